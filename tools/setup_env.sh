@@ -1,0 +1,69 @@
+#!/usr/bin/env bash
+# Set up a virtual environment with the OpenMMLab stack and mmkd (editable).
+#
+# Usage: bash tools/setup_env.sh            (venv in ./.venv, or $MMKD_VENV)
+#
+# What each step works around is measured in ../shared/ENVIRONMENT.md:
+#  - mmcv 2.1.0 has no wheel for this torch: it is built from source with
+#    setuptools<81 (pkg_resources) and cached, keyed on the torch version;
+#  - mmpose 1.3.2 is installed with --no-deps (chumpy does not build) and its
+#    xtcocotools is rebuilt from source against numpy 2;
+#  - mmengine resolves `pkg::` config scopes through pkg_resources, so
+#    setuptools stays below 81.
+set -euo pipefail
+ROOT=$(cd "$(dirname "${BASH_SOURCE[0]}")/.." && pwd)
+VENV=${MMKD_VENV:-$ROOT/.venv}
+PYTHON=${PYTHON:-python3.11}
+CACHE=${MMKD_CACHE:-$HOME/.cache/mmkd}
+STAMP="$VENV/.mmkd-stack-$(cat "$ROOT/requirements/stack.txt" "$ROOT/requirements/runtime.txt" "$ROOT/requirements/tests.txt" | sha1sum | cut -c1-12)"
+
+log() { echo "[setup_env] $*"; }
+
+if [ ! -x "$VENV/bin/python" ]; then
+  log "creating venv $VENV"
+  "$PYTHON" -m venv "$VENV"
+fi
+PIP="$VENV/bin/python -m pip"
+export PIP_DISABLE_PIP_VERSION_CHECK=1
+
+if [ ! -f "$STAMP" ]; then
+  log "installing torch, torchvision and plain dependencies"
+  $PIP install -q 'setuptools>=77,<81' wheel cython
+  $PIP install -q torch==2.14.1 torchvision==0.29.1
+  $PIP install -q -r "$ROOT/requirements/runtime.txt" -r "$ROOT/requirements/tests.txt"
+  $PIP install -q mmengine==0.10.7
+
+  TORCH_VER=$("$VENV/bin/python" -c 'import torch; print(torch.__version__)')
+  WHEELS="$CACHE/mmcv-2.1.0-torch-$TORCH_VER"
+  if ! ls "$WHEELS"/mmcv-2.1.0-*.whl >/dev/null 2>&1; then
+    log "building mmcv 2.1.0 with CPU ops against torch $TORCH_VER (about 10 minutes, cached in $WHEELS)"
+    SRC=$(mktemp -d)
+    $PIP download -q --no-deps --no-binary :all: -d "$SRC" mmcv==2.1.0
+    tar xzf "$SRC"/mmcv-2.1.0.tar.gz -C "$SRC"
+    # torch >= 2.14 headers need C++20; mmcv 2.1.0 asks for C++17.
+    if "$VENV/bin/python" -c 'import sys, torch; v = tuple(int(x) for x in torch.__version__.split("+")[0].split(".")[:2]); sys.exit(v < (2, 14))'; then
+      sed -i "s/'-std=c++17'\]/'-std=c++20']/" "$SRC"/mmcv-2.1.0/setup.py
+    fi
+    mkdir -p "$WHEELS.tmp"
+    (cd "$SRC"/mmcv-2.1.0 && MMCV_WITH_OPS=1 MAX_JOBS=${MAX_JOBS:-2} $PIP wheel -q --no-cache-dir \
+      --no-deps --no-build-isolation -w "$WHEELS.tmp" .)
+    rm -rf "$WHEELS" "$SRC" && mv "$WHEELS.tmp" "$WHEELS"
+  else
+    log "using cached mmcv wheel from $WHEELS"
+  fi
+  $PIP install -q --no-deps --force-reinstall "$WHEELS"/mmcv-2.1.0-*.whl
+
+  $PIP install -q --no-deps mmdet==3.3.0 mmsegmentation==1.2.2 mmpose==1.3.2
+  $PIP install -q --no-deps --no-build-isolation --no-binary xtcocotools xtcocotools==1.14.3
+  touch "$STAMP"
+fi
+
+log "installing mmkd (editable)"
+$PIP install -q --no-deps --no-build-isolation -e "$ROOT"
+"$VENV/bin/python" - <<'PY'
+import mmcv, mmdet, mmpose, mmseg, mmengine, torch, mmkd
+from mmcv.ops import nms  # noqa: F401  (compiled ops present)
+print(f'[setup_env] torch {torch.__version__}, mmengine {mmengine.__version__}, '
+      f'mmcv {mmcv.__version__}, mmdet {mmdet.__version__}, '
+      f'mmpose {mmpose.__version__}, mmseg {mmseg.__version__}, mmkd {mmkd.__version__}')
+PY
