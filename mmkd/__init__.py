@@ -1,4 +1,7 @@
+"""mmkd: knowledge distillation for OpenMMLab configs."""
 from .version import __version__
-from . import models  # noqa: F401  (registers losses, connectors, wrapper)
+from . import engine, models  # noqa: F401,E402  (registers everything)
+from .engine import *  # noqa: F401,F403,E402
+from .models import *  # noqa: F401,F403,E402
 
-__all__ = ['__version__']
+__all__ = ['__version__'] + engine.__all__ + models.__all__

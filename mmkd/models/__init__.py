@@ -1,1 +1,12 @@
+from .connectors import (ConvConnector, LinearConnector, NormConnector,
+                         ResizeConnector)
+from .distill_model import DistillLossError, DistillModel
 from .losses import *  # noqa: F401,F403
+from .recorder import ModuleRecorder, RecordSpec
+from .teacher import build_teacher
+
+__all__ = [
+    'DistillModel', 'DistillLossError', 'ModuleRecorder', 'RecordSpec',
+    'build_teacher', 'ConvConnector', 'LinearConnector', 'NormConnector',
+    'ResizeConnector'
+]

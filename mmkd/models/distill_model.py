@@ -1,0 +1,365 @@
+"""The distillation wrapper around any OpenMMLab student model."""
+import copy
+import inspect
+from typing import Any, Dict, List, Optional, Sequence, Union
+
+import torch
+import torch.nn as nn
+from mmengine.model import BaseModel, revert_sync_batchnorm
+from mmengine.optim import OptimWrapper
+from mmengine.registry import MODELS as MMENGINE_MODELS
+from torch import Tensor
+
+from mmkd.registry import MODEL_WRAPPERS, MODELS
+from .connectors import auto_connector, resize_like
+from .recorder import ModuleRecorder, RecordSpec, StopForward, find_module
+from .teacher import build_teacher, load_state_dict_from
+
+_SPEC_KEYS = ('type', 'student', 'teacher', 'connector')
+
+
+class DistillLossError(FloatingPointError):
+    """A distillation loss became NaN or Inf."""
+
+    def __init__(self, loss_name: str, message: str) -> None:
+        super().__init__(message)
+        self.loss_name = loss_name
+
+
+def mmkd_cfg(cfg: dict) -> dict:
+    """Qualify a bare ``type`` name with the ``mmkd.`` scope so it is found
+    whatever the runner's default scope is."""
+    cfg = dict(cfg)
+    if isinstance(cfg.get('type'), str) and '.' not in cfg['type']:
+        cfg['type'] = 'mmkd.' + cfg['type']
+    return cfg
+
+
+def _describe(x: Any) -> str:
+    if isinstance(x, Tensor):
+        return f'Tensor{tuple(x.shape)}'
+    if isinstance(x, (list, tuple)):
+        return f'{type(x).__name__}[{", ".join(_describe(v) for v in x)}]'
+    return type(x).__name__
+
+
+def _loss_class(cfg: dict, name: str) -> type:
+    type_ = mmkd_cfg(cfg)['type']
+    cls = MODELS.get(type_) if isinstance(type_, str) else type_
+    if cls is None:
+        raise KeyError(f'distill.losses.{name}: unknown loss type '
+                       f'{cfg.get("type")!r} (not registered in mmkd).')
+    return cls
+
+
+def _accepted_args(cls: type) -> Optional[List[str]]:
+    params = inspect.signature(cls.__init__).parameters
+    if any(p.kind == p.VAR_KEYWORD for p in params.values()):
+        return None
+    return [n for n in params if n != 'self']
+
+
+@MODEL_WRAPPERS.register_module()
+@MODELS.register_module()
+class DistillModel(BaseModel):
+    """Wraps a student model and adds distillation losses from a teacher.
+
+    The student is ``self.module`` so mmengine treats this class as a model
+    wrapper: checkpoints hold only the student's keys (they load into the
+    plain student config), ``init_weights``, EMA and the optimizer see only
+    the student. The teacher, connectors and distillation losses are built
+    by :meth:`setup` when training starts (:class:`DistillRunner` calls it),
+    never for testing.
+
+    Args:
+        student (dict | nn.Module): The student model config (the user's
+            unchanged ``model``).
+        teacher (dict, optional): ``dict(config=..., checkpoint=...,
+            cfg_options=None)``.
+        losses (dict): name -> loss config with ``type``, ``student`` and
+            ``teacher`` recorder specs, optional ``connector`` ('auto',
+            None or a config) and the loss's own arguments.
+        student_gt_loss (bool): Keep the student's own (ground-truth) losses.
+            If False the student runs in ``mode='tensor'`` and only the
+            distillation losses train it. Defaults to True.
+        freeze (Sequence[str]): Student module paths whose parameters are
+            frozen and which stay in eval mode.
+        student_init (dict, optional): ``dict(checkpoint=..., prefixes=[...])``
+            loads these parts of the student after ``init_weights``.
+    """
+
+    def __init__(self,
+                 student: Union[dict, nn.Module],
+                 teacher: Optional[dict] = None,
+                 losses: Optional[Dict[str, dict]] = None,
+                 student_gt_loss: bool = True,
+                 freeze: Sequence[str] = (),
+                 student_init: Optional[dict] = None,
+                 data_preprocessor: Optional[dict] = None,
+                 init_cfg: Optional[dict] = None) -> None:
+        if isinstance(student, dict):
+            student = MMENGINE_MODELS.build(student)
+        super().__init__(data_preprocessor=student.data_preprocessor,
+                         init_cfg=init_cfg)
+        self.module = student
+        self.teacher_cfg = teacher
+        self.student_gt_loss = student_gt_loss
+        self.student_init = student_init
+        self.teacher: Optional[nn.Module] = None
+        self.connectors = nn.ModuleDict()
+        self.distill_losses = nn.ModuleDict()
+        self.loss_factors: Dict[str, float] = {}
+
+        self.loss_cfgs = self._check_loss_cfgs(losses or {})
+        self.student_specs = {
+            n: RecordSpec.parse(c['student']) for n, c in self.loss_cfgs.items()}
+        self.teacher_specs = {
+            n: RecordSpec.parse(c['teacher']) for n, c in self.loss_cfgs.items()}
+        self.student_recorder = ModuleRecorder(
+            self.module, list(self.student_specs.values()), 'student')
+        self.teacher_recorder: Optional[ModuleRecorder] = None
+
+        self.frozen = [find_module(self.module, p, 'student') for p in freeze]
+        for module in self.frozen:
+            module.requires_grad_(False)
+
+    # ------------------------------------------------------------------ build
+    def _check_loss_cfgs(self, losses: Dict[str, dict]) -> Dict[str, dict]:
+        if losses and self.teacher_cfg is None:
+            raise ValueError('distill.losses are given but distill.teacher is '
+                             'not: set teacher=dict(config=..., '
+                             'checkpoint=...).')
+        checked = {}
+        for name, cfg in losses.items():
+            cfg = dict(cfg)
+            for key in ('type', 'student', 'teacher'):
+                if key not in cfg:
+                    raise KeyError(f'distill.losses.{name} needs {key!r}.')
+            cls = _loss_class(cfg, name)
+            accepted = _accepted_args(cls)
+            if accepted is not None:
+                wrong = [k for k in cfg if k not in _SPEC_KEYS
+                         and k not in accepted]
+                if wrong:
+                    raise TypeError(
+                        f'distill.losses.{name}: {cls.__name__} does not take '
+                        f'{wrong}; it takes {accepted}.')
+            cfg.setdefault('connector', 'auto')
+            checked[name] = cfg
+            self.loss_factors[name] = 1.0
+        return checked
+
+    @property
+    def distill_modules(self) -> nn.ModuleDict:
+        """Trainable distillation parts (connectors and losses), saved in
+        checkpoints under ``distill_state`` rather than the student's keys."""
+        return nn.ModuleDict(dict(connectors=self.connectors,
+                                  losses=self.distill_losses))
+
+    @property
+    def is_setup(self) -> bool:
+        return self.teacher is not None or not self.loss_cfgs
+
+    def setup(self, data_batch: Any) -> None:
+        """Build the teacher, probe shapes on ``data_batch`` and build the
+        connectors and losses. Every configuration error surfaces here,
+        before the first training iteration."""
+        if self.is_setup:
+            return
+        cfg = self.teacher_cfg
+        if not isinstance(cfg, dict) or 'config' not in cfg:
+            raise ValueError('distill.teacher must be dict(config=..., '
+                             'checkpoint=...).')
+        device = next(self.module.parameters()).device
+        teacher = build_teacher(cfg['config'], cfg.get('checkpoint'),
+                                cfg.get('cfg_options')).to(device)
+        recorder = ModuleRecorder(teacher, list(self.teacher_specs.values()),
+                                  'teacher')
+        self.teacher = teacher
+        self.teacher_recorder = recorder
+
+        data = self.module.data_preprocessor(data_batch, True)
+        buffers = {k: v.clone() for k, v in self.module.named_buffers()}
+        with torch.no_grad():
+            self._run_teacher(data['inputs'], data['data_samples'], probe=True)
+            self._run_student(data['inputs'], data['data_samples'])
+        for name, value in self.module.named_buffers():
+            value.copy_(buffers[name])  # the probe must not move BN stats
+
+        for name, loss_cfg in self.loss_cfgs.items():
+            student = self.student_recorder.get(self.student_specs[name])
+            teacher_out = recorder.get(self.teacher_specs[name])
+            self._build_loss(name, loss_cfg, student, teacher_out)
+        self.connectors.to(device)
+        self.distill_losses.to(device)
+        # One trial of every loss on the probe batch: shape errors show now.
+        with torch.no_grad():
+            self._distill_losses(data['data_samples'])
+
+    def _build_loss(self, name: str, cfg: dict, student: Any,
+                    teacher: Any) -> None:
+        cfg = dict(cfg)
+        connector = cfg.pop('connector')
+        for key in ('student', 'teacher'):
+            cfg.pop(key)
+        accepted = _accepted_args(_loss_class(cfg, name)) or []
+        is_map = isinstance(student, Tensor) and isinstance(teacher, Tensor)
+        if is_map and student.dim() >= 2:
+            for arg, value in (('student_channels', student.shape[1]),
+                               ('teacher_channels', teacher.shape[1]),
+                               ('channels', teacher.shape[1])):
+                if arg in accepted and cfg.get(arg) is None:
+                    cfg[arg] = int(value)
+        self.distill_losses[name] = MODELS.build(mmkd_cfg(cfg))
+
+        if connector == 'auto':
+            if not is_map or 'student_channels' in accepted:
+                return
+            try:
+                connector = auto_connector(student.shape, teacher.shape)
+            except ValueError as e:
+                raise ValueError(
+                    f'distill.losses.{name}: {e} (student '
+                    f'{self.student_specs[name]}, teacher '
+                    f'{self.teacher_specs[name]})') from e
+        if connector is None:
+            return
+        connector = dict(connector)
+        if is_map:
+            channel_dim = 1 if connector.get('type') != 'LinearConnector' else -1
+            connector.setdefault('in_channels', int(student.shape[channel_dim]))
+            connector.setdefault('out_channels', int(teacher.shape[channel_dim]))
+        self.connectors[name] = MODELS.build(mmkd_cfg(connector))
+
+    def load_student_init(self) -> None:
+        """Load ``student_init`` parts of a checkpoint into the student."""
+        if not self.student_init:
+            return
+        state = load_state_dict_from(self.student_init['checkpoint'],
+                                     'student_init')
+        prefixes = tuple(self.student_init.get('prefixes') or ('', ))
+        own = self.module.state_dict()
+        wanted = {k for k in own if k.startswith(prefixes)
+                  and not k.endswith('num_batches_tracked')}
+        missing = sorted(wanted - set(state))
+        if missing:
+            raise ValueError(
+                f'student_init: {self.student_init["checkpoint"]!r} lacks '
+                f'{len(missing)} student keys under {prefixes}, e.g. '
+                f'{missing[:5]}.')
+        picked = {k: v for k, v in state.items() if k.startswith(prefixes)
+                  and k in own}
+        self.module.load_state_dict(picked, strict=False)
+
+    # -------------------------------------------------------------- forward
+    def _run_teacher(self, inputs: Tensor, data_samples: Any,
+                     probe: bool = False) -> None:
+        """Run the teacher only as far as the recorded modules need."""
+        recorder = self.teacher_recorder
+        recorder.start(stop_early=not probe)
+        try:
+            with torch.no_grad():
+                self.teacher(inputs, data_samples, mode='tensor')
+        except StopForward:
+            pass
+        finally:
+            recorder.stop()
+        if probe:
+            recorder.count_calls()
+
+    def _run_student(self, inputs: Tensor, data_samples: Any) -> dict:
+        self.student_recorder.start()
+        try:
+            if self.student_gt_loss:
+                return self.module(inputs, data_samples, mode='loss')
+            self.module(inputs, data_samples, mode='tensor')
+            return {}
+        finally:
+            self.student_recorder.stop()
+
+    def _distill_losses(self, data_samples: Any,
+                        names: Optional[List[str]] = None) -> Dict[str, Tensor]:
+        losses = {}
+        for name in names if names is not None else list(self.loss_cfgs):
+            student = self.student_recorder.get(self.student_specs[name])
+            teacher = self.teacher_recorder.get(self.teacher_specs[name])
+            if name in self.connectors:
+                student = self.connectors[name](student)
+            if (isinstance(student, Tensor) and isinstance(teacher, Tensor)
+                    and student.dim() == 4 and teacher.dim() == 4):
+                student = resize_like(student, teacher.shape[-2:])
+            loss_module = self.distill_losses[name]
+            kwargs = {}
+            if 'data_samples' in inspect.signature(
+                    loss_module.forward).parameters:
+                kwargs['data_samples'] = data_samples
+            try:
+                loss = loss_module(student, teacher, **kwargs)
+            except (RuntimeError, ValueError) as e:
+                raise type(e)(
+                    f'distill.losses.{name} ({type(loss_module).__name__}) '
+                    f'failed on student {_describe(student)} and teacher '
+                    f'{_describe(teacher)}: {e}') from e
+            loss = loss * self.loss_factors[name]
+            if not torch.isfinite(loss).all():
+                raise DistillLossError(
+                    name, f'distill.loss_{name} is {loss.item()} (student '
+                    f'{self.student_specs[name]} {_describe(student)}, '
+                    f'teacher {self.teacher_specs[name]} '
+                    f'{_describe(teacher)}). Training stopped; the last good '
+                    'state was saved as a checkpoint.')
+            losses[f'distill.loss_{name}'] = loss
+        return losses
+
+    def loss(self, inputs: Tensor, data_samples: Any) -> Dict[str, Tensor]:
+        """Student losses plus the active distillation losses."""
+        active = [n for n in self.loss_cfgs if self.loss_factors[n] != 0]
+        if active:
+            self._run_teacher(inputs, data_samples)
+        losses = dict(self._run_student(inputs, data_samples))
+        losses.update(self._distill_losses(data_samples, active))
+        return losses
+
+    def train_step(self, data: Union[dict, tuple, list],
+                   optim_wrapper: OptimWrapper) -> Dict[str, Tensor]:
+        if not self.is_setup:
+            raise RuntimeError(
+                'DistillModel was not set up before training: train it with '
+                "runner_type = 'mmkd.DistillRunner' (the distill recipes set "
+                'it), which builds the teacher and puts the connectors in the '
+                'optimizer.')
+        with optim_wrapper.optim_context(self):
+            data = self.module.data_preprocessor(data, True)
+            losses = self.loss(data['inputs'], data['data_samples'])
+        parsed_losses, log_vars = self.module.parse_losses(losses)
+        optim_wrapper.update_params(parsed_losses)
+        return log_vars
+
+    def val_step(self, data: Union[dict, tuple, list]) -> list:
+        return self.module.val_step(data)
+
+    def test_step(self, data: Union[dict, tuple, list]) -> list:
+        return self.module.test_step(data)
+
+    def forward(self, *args, **kwargs) -> Any:
+        return self.module(*args, **kwargs)
+
+    # ---------------------------------------------------------------- state
+    def train(self, mode: bool = True) -> 'DistillModel':
+        super().train(mode)
+        if self.teacher is not None:
+            self.teacher.eval()  # BatchNorm included, whatever `mode` is
+        for module in self.frozen:
+            module.eval()
+        return self
+
+    def state_dict(self, *args, **kwargs) -> dict:
+        """The student's state dict only (the teacher is never saved)."""
+        return self.module.state_dict(*args, **kwargs)
+
+    def load_state_dict(self, state_dict: dict, strict: bool = True,
+                        **kwargs):
+        return self.module.load_state_dict(state_dict, strict, **kwargs)
+
+    def revert_sync_batchnorm(self) -> None:
+        self.module = revert_sync_batchnorm(self.module)

@@ -1,0 +1,101 @@
+"""Build a frozen teacher from a config path and a checkpoint."""
+import os.path as osp
+from typing import Optional, Union
+
+import torch
+import torch.nn as nn
+from mmengine.config import Config
+from mmengine.model import BaseModule, revert_sync_batchnorm
+from mmengine.registry import MODELS, DefaultScope
+from mmengine.runner.checkpoint import _load_checkpoint
+
+_REMOTE = ('http://', 'https://', 's3://', 'open-mmlab://', 'torchvision://',
+           'mmcls://', 'pavi://')
+
+
+def load_config(config: Union[str, dict, Config], what: str = 'teacher'
+                ) -> Config:
+    """Load ``config``: a file path, a scoped ``pkg::path`` or a dict."""
+    if isinstance(config, Config):
+        return config
+    if isinstance(config, dict):
+        return Config(config)
+    if not isinstance(config, str):
+        raise TypeError(f'{what} config must be a path or a dict, got '
+                        f'{type(config).__name__}')
+    if '::' not in config and not osp.isfile(config):
+        raise FileNotFoundError(f'The {what} config {config!r} does not exist.')
+    try:
+        return Config.fromfile(config)
+    except FileNotFoundError as e:
+        raise FileNotFoundError(
+            f'The {what} config {config!r} cannot be found: {e}') from e
+
+
+def load_state_dict_from(checkpoint: str, what: str = 'teacher') -> dict:
+    """Read a checkpoint's state dict on the CPU (``module.`` prefixes of DDP
+    checkpoints removed)."""
+    if not isinstance(checkpoint, str) or not checkpoint:
+        raise ValueError(
+            f'A {what} checkpoint is required (distill.teacher.checkpoint): '
+            'an untrained teacher teaches nothing.')
+    if not checkpoint.startswith(_REMOTE) and not osp.isfile(checkpoint):
+        raise FileNotFoundError(
+            f'The {what} checkpoint {checkpoint!r} does not exist.')
+    if checkpoint.startswith(_REMOTE):
+        ckpt = _load_checkpoint(checkpoint, map_location='cpu')
+    else:  # checkpoints of other mmengine runs need weights_only=False
+        ckpt = torch.load(checkpoint, map_location='cpu', weights_only=False)
+    state = ckpt.get('state_dict', ckpt) if isinstance(ckpt, dict) else ckpt
+    if not isinstance(state, dict):
+        raise ValueError(f'{checkpoint!r} holds no state dict.')
+    return {k[7:] if k.startswith('module.') else k: v
+            for k, v in state.items()}
+
+
+def build_teacher(config: Union[str, dict, Config],
+                  checkpoint: Optional[str],
+                  cfg_options: Optional[dict] = None) -> nn.Module:
+    """Build the teacher model of ``config`` and load ``checkpoint`` on CPU.
+
+    The returned model is in eval mode, frozen (no parameter requires grad)
+    and marked initialised, so ``init_weights`` can never overwrite it.
+
+    Raises:
+        FileNotFoundError: config or checkpoint does not exist.
+        ValueError: the checkpoint does not fit the teacher (missing,
+            unexpected or wrongly shaped keys are listed).
+    """
+    cfg = load_config(config)
+    if cfg_options:
+        cfg.merge_from_dict(cfg_options)
+    if 'model' not in cfg:
+        raise ValueError(f'The teacher config {config!r} has no `model`.')
+    state = load_state_dict_from(checkpoint)
+    with DefaultScope.overwrite_default_scope(cfg.get('default_scope')):
+        teacher = MODELS.build(cfg.model)
+    teacher = revert_sync_batchnorm(teacher)
+
+    own = teacher.state_dict()
+    missing = [k for k in own if k not in state
+               and not k.endswith('num_batches_tracked')]
+    unexpected = [k for k in state if k not in own]
+    mismatched = [f'{k}: checkpoint {tuple(state[k].shape)} vs model '
+                  f'{tuple(own[k].shape)}' for k in own
+                  if k in state and hasattr(state[k], 'shape')
+                  and state[k].shape != own[k].shape]
+    if missing or unexpected or mismatched:
+        raise ValueError(
+            f'The checkpoint {checkpoint!r} does not fit the teacher built '
+            f'from {config!r}: {len(missing)} missing keys '
+            f'{missing[:5]}, {len(unexpected)} unexpected keys '
+            f'{unexpected[:5]}, {len(mismatched)} shape mismatches '
+            f'{mismatched[:5]}.')
+    teacher.load_state_dict(state, strict=False)
+
+    for module in teacher.modules():
+        if isinstance(module, BaseModule):
+            module._is_init = True
+    teacher.requires_grad_(False)
+    teacher.eval()
+    return teacher

@@ -1,0 +1,96 @@
+import pytest
+import torch
+import torch.nn as nn
+
+from mmkd.models.recorder import (ModuleRecorder, RecordSpec, StopForward,
+                                  find_module)
+
+
+class Net(nn.Module):
+
+    def __init__(self):
+        super().__init__()
+        self.backbone = nn.Sequential(nn.Conv2d(3, 4, 3, padding=1),
+                                      nn.ReLU(), nn.Conv2d(4, 8, 1))
+        self.shared = nn.Conv2d(8, 8, 1)
+        self.head = nn.Linear(8, 2)
+        self.calls = []
+
+    def forward(self, x):
+        self.calls.append('backbone')
+        f = self.backbone(x)
+        outs = (self.shared(f), self.shared(f * 2))  # called twice
+        self.calls.append('head')
+        return self.head(outs[1].mean((2, 3))), outs
+
+
+def test_parse_specs():
+    assert RecordSpec.parse('neck.out_convs.0') == RecordSpec(
+        'neck.out_convs.0', 'output', ())
+    assert RecordSpec.parse('neck[2]') == RecordSpec('neck', 'output', (2, ))
+    assert RecordSpec.parse('head:input[0][1]') == RecordSpec(
+        'head', 'input', (0, 1))
+    assert RecordSpec.parse('backbone[-1]').index == (-1, )
+    with pytest.raises(ValueError, match='Bad recorder spec'):
+        RecordSpec.parse('neck(0)')
+
+
+def test_records_outputs_inputs_and_repeated_calls():
+    net = Net()
+    specs = [RecordSpec.parse(s) for s in
+             ('backbone.2', 'head:input', 'shared[1]', '[1][0]')]
+    rec = ModuleRecorder(net, specs)
+    x = torch.randn(2, 3, 5, 5)
+    rec.start()
+    out, outs = net(x)
+    rec.stop()
+    feat = net.backbone(x)
+    assert torch.allclose(rec.get(specs[0]), feat)
+    assert torch.allclose(rec.get(specs[1]), outs[1].mean((2, 3)))
+    # `shared` ran twice: its record is the list of both calls.
+    assert torch.allclose(rec.get(specs[2]), net.shared(feat * 2))
+    # '' is the whole model: its output tuple, indexed.
+    assert torch.allclose(rec.get(specs[3]), outs[0])
+    # inactive recorder records nothing
+    rec.start()
+    rec.stop()
+    net(x)
+    with pytest.raises(RuntimeError, match='not called'):
+        rec.get(specs[0])
+
+
+def test_stop_early_runs_only_as_far_as_needed():
+    net = Net()
+    rec = ModuleRecorder(net, [RecordSpec.parse('backbone')], 'teacher')
+    x = torch.randn(1, 3, 4, 4)
+    rec.start()
+    net(x)  # probe: full forward, counts calls
+    rec.stop()
+    rec.count_calls()
+    net.calls.clear()
+    rec.start(stop_early=True)
+    with pytest.raises(StopForward):
+        net(x)
+    rec.stop()
+    assert net.calls == ['backbone']  # the head never ran
+    assert rec.get(RecordSpec.parse('backbone')).shape == (1, 8, 4, 4)
+
+
+def test_wrong_path_names_closest():
+    net = Net()
+    with pytest.raises(KeyError) as e:
+        find_module(net, 'backbone.3', 'student')
+    msg = str(e.value)
+    assert 'backbone.2' in msg and 'student' in msg
+    with pytest.raises(KeyError, match='head'):
+        ModuleRecorder(net, [RecordSpec.parse('haed')], 'teacher')
+
+
+def test_index_error_is_explained():
+    net = Net()
+    rec = ModuleRecorder(net, [RecordSpec.parse('shared[5]')])
+    rec.start()
+    net(torch.randn(1, 3, 2, 2))
+    rec.stop()
+    with pytest.raises(IndexError, match='length 2'):
+        rec.get(RecordSpec.parse('shared[5]'))
