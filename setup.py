@@ -20,7 +20,8 @@ setup(
     # mmkd/.mim/configs and mmkd/.mim/tools link to the repo's configs/ and
     # tools/, so `mmkd::distill/x.py` resolves like `mmdet::...` does.
     include_package_data=True,
-    package_data={'mmkd': ['.mim/configs/**/*.py', '.mim/tools/*.py']},
+    package_data={'mmkd': ['.mim/model-index.yml', '.mim/configs/**/*.py',
+                          '.mim/tools/*.py']},
     python_requires='>=3.9',
     install_requires=['mmengine>=0.10.0'],
     license='Apache License 2.0',

@@ -60,6 +60,8 @@ fi
 
 log "installing mmkd (editable)"
 $PIP install -q --no-deps --no-build-isolation -e "$ROOT"
+# `mmkd::` config paths for every script (mmdet's own tools/train.py too)
+"$VENV/bin/python" -c "from mmkd.utils.scope_hook import install; print('installed', install())"
 "$VENV/bin/python" - <<'PY'
 import mmcv, mmdet, mmpose, mmseg, mmengine, torch, mmkd
 from mmcv.ops import nms  # noqa: F401  (compiled ops present)

@@ -80,11 +80,15 @@ class DistillRunner(Runner):
             raise
 
     def _probe_batch(self):
-        """One training batch, drawn without changing any RNG state."""
+        """The first training samples, collated; read from the dataset (not
+        the sampler, which may be a shared infinite generator) without
+        changing any RNG state."""
+        loader = self.train_loop.dataloader
+        size = min(loader.batch_size or 2, len(loader.dataset))
         states = (random.getstate(), np.random.get_state(),
                   torch.get_rng_state())
         try:
-            return next(iter(self.train_loop.dataloader))
+            return loader.collate_fn([loader.dataset[i] for i in range(size)])
         finally:
             random.setstate(states[0])
             np.random.set_state(states[1])
@@ -125,3 +129,26 @@ class DistillRunner(Runner):
         if not any(id(p) in present for p in params):
             wrapper.optimizer.add_param_group(dict(params=params))
         return wrapper
+
+
+def _route_distill_configs() -> None:
+    """Make ``Runner.from_cfg`` build a DistillRunner for configs with a
+    ``distill`` key. mmpose's own ``tools/train.py`` always calls
+    ``Runner.from_cfg`` (it ignores ``runner_type``); the recipes import mmkd
+    through ``custom_imports``, so their configs distill there as well.
+    Configs without ``distill`` are untouched."""
+    original = Runner.from_cfg.__func__
+    if getattr(original, 'mmkd_route', False):
+        return
+
+    def from_cfg(cls, cfg):
+        if cls is Runner and cfg.get('distill'):
+            return DistillRunner.from_cfg(cfg)
+        return original(cls, cfg)
+
+    from_cfg.mmkd_route = True
+    from_cfg.__doc__ = original.__doc__
+    Runner.from_cfg = classmethod(from_cfg)
+
+
+_route_distill_configs()

@@ -15,7 +15,7 @@ from .connectors import auto_connector, resize_like
 from .recorder import ModuleRecorder, RecordSpec, StopForward, find_module
 from .teacher import build_teacher, load_state_dict_from
 
-_SPEC_KEYS = ('type', 'student', 'teacher', 'connector')
+_SPEC_KEYS = ('type', 'student', 'teacher', 'connector', '_scope_')
 
 
 class DistillLossError(FloatingPointError):

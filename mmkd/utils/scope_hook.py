@@ -1,0 +1,105 @@
+"""Let mmengine resolve ``mmkd::`` config paths in any script.
+
+mmengine 0.10 only resolves ``pkg::path`` for packages in its hard-coded
+``MODULE2PACKAGE`` table, and it parses a config's ``_base_`` before any
+``custom_imports`` run, so mmdet's/mmpose's/mmseg's own ``tools/train.py``
+cannot read ``_base_ = ['mmkd::distill/x.py']`` by themselves; and with an
+editable install mmengine looks for mmkd's configs in site-packages. Installing this
+file as ``mmkd_scope_hook.py`` plus a one-line ``mmkd_scope_hook.pth`` in
+site-packages adds ``'mmkd'`` to that table the moment
+``mmengine.config.utils`` is imported and finds mmkd where Python imports it
+from (nothing is imported at start-up).
+
+    python -m mmkd.utils.scope_hook      # install into this environment
+
+This module must not import mmkd or mmengine: it runs at interpreter start.
+"""
+import importlib.abc
+import os.path as osp
+import sys
+
+_CONFIG_UTILS = 'mmengine.config.utils'
+_PACKAGE_UTILS = 'mmengine.utils.package_utils'
+
+
+def _register_scope(module) -> None:
+    module.MODULE2PACKAGE.setdefault('mmkd', 'mmkd')
+
+
+def _patch_installed_path(module) -> None:
+    """An editable install keeps mmkd in the source tree, not in
+    site-packages where ``get_installed_path`` looks: answer from the
+    import system for mmkd (without importing it)."""
+    original = module.get_installed_path
+    if getattr(original, '_mmkd', False):
+        return
+
+    def get_installed_path(package: str) -> str:
+        if package == 'mmkd':
+            import importlib.util
+            spec = importlib.util.find_spec('mmkd')
+            if spec is not None and spec.origin:
+                return osp.dirname(spec.origin)
+        return original(package)
+
+    get_installed_path._mmkd = True
+    module.get_installed_path = get_installed_path
+    for name in ('mmengine.utils', 'mmengine.config.config'):
+        if name in sys.modules:
+            sys.modules[name].get_installed_path = get_installed_path
+
+
+_PATCHES = {_CONFIG_UTILS: _register_scope,
+            _PACKAGE_UTILS: _patch_installed_path}
+
+
+class _ScopeFinder(importlib.abc.MetaPathFinder):
+    """Wraps the loaders of the two mmengine modules to patch them. (A copy
+    of this module may run from site-packages and one from mmkd: finders
+    are recognised by the ``mmkd_scope_hook`` attribute, not the class.)"""
+    mmkd_scope_hook = True
+
+    def find_spec(self, fullname, path, target=None):
+        if fullname not in _PATCHES:
+            return None
+        for finder in sys.meta_path:
+            if getattr(finder, 'mmkd_scope_hook', False) or not hasattr(
+                    finder, 'find_spec'):
+                continue
+            spec = finder.find_spec(fullname, path, target)
+            if spec is not None and spec.loader is not None:
+                exec_module = spec.loader.exec_module
+
+                def exec_and_patch(module, _exec=exec_module):
+                    _exec(module)
+                    _PATCHES[module.__name__](module)
+
+                spec.loader.exec_module = exec_and_patch
+                return spec
+        return None
+
+
+def activate() -> None:
+    for name, patch in _PATCHES.items():
+        if name in sys.modules:
+            patch(sys.modules[name])
+    if not all(name in sys.modules for name in _PATCHES) and not any(
+            getattr(f, 'mmkd_scope_hook', False) for f in sys.meta_path):
+        sys.meta_path.insert(0, _ScopeFinder())
+
+
+def install(site_dir: str = None) -> str:
+    """Copy this hook into ``site_dir`` (default: the running environment's
+    purelib) with the ``.pth`` line that activates it at start-up."""
+    import shutil
+    import sysconfig
+    site_dir = site_dir or sysconfig.get_paths()['purelib']
+    shutil.copyfile(__file__, osp.join(site_dir, 'mmkd_scope_hook.py'))
+    pth = osp.join(site_dir, 'mmkd_scope_hook.pth')
+    with open(pth, 'w') as f:
+        f.write('import mmkd_scope_hook; mmkd_scope_hook.activate()\n')
+    return pth
+
+
+if __name__ == '__main__':
+    print(f'installed {install()}')
