@@ -293,3 +293,59 @@ def test_bad_teacher_fails_before_first_iteration(tmp_path):
         with pytest.raises(error, match=match):
             runner.train()
         assert iters == []
+
+
+def test_explicit_connector_and_channel_args_filled_from_probe(tmp_path):
+    ckpt = train_teacher(tmp_path)
+    losses = dict(
+        feat=dict(type='MSELoss', student='backbone', teacher='backbone',
+                  connector=dict(type='ConvConnector', norm=True)),
+        mgd=dict(type='MGDLoss', student='backbone', teacher='backbone'))
+    runner = build(make_cfg(tmp_path, ckpt, losses=losses, epochs=1))
+    runner.train()
+    model = runner.model
+    conv = model.connectors['feat'].layers
+    assert (conv[0].in_channels, conv[0].out_channels) == (4, 8)
+    assert isinstance(conv[1], nn.BatchNorm2d)
+    # MGD aligns itself: channels filled in, no auto connector
+    assert 'mgd' not in model.connectors
+    mgd_convs = [m for m in model.distill_losses['mgd'].modules()
+                 if isinstance(m, nn.Conv2d)]
+    assert mgd_convs[0].in_channels == 4
+    assert {m.out_channels for m in mgd_convs} == {8}
+    opt_params = {id(p) for g in runner.optim_wrapper.optimizer.param_groups
+                  for p in g['params']}
+    assert all(id(p) in opt_params
+               for p in model.distill_losses['mgd'].parameters())
+
+
+def test_stop_at_epoch_skips_the_teacher(tmp_path):
+    ckpt = train_teacher(tmp_path)
+    runner = build(make_cfg(
+        tmp_path, ckpt, epochs=3,
+        schedules=[dict(type='StopDistillAtEpoch', stop_epoch=1)]))
+    log = FactorLog()
+    runner.register_hook(log)
+    teacher_calls = []
+
+    class CountTeacher(Hook):
+
+        def before_train(self, runner):
+            runner.model.teacher.register_forward_pre_hook(
+                lambda *a: teacher_calls.append(runner.epoch))
+
+    runner.register_hook(CountTeacher())
+    runner.train()
+    assert [f['feat'] for f in log.factors] == [1.0] * 4 + [0.0] * 8
+    assert teacher_calls == [0] * 4  # not run once its loss is off
+    assert 'train/distill.loss_feat' not in runner.message_hub.log_scalars \
+        or runner.message_hub.log_scalars[
+            'train/distill.loss_feat'].data[0].size == 4
+
+
+def test_unknown_schedule_loss_name(tmp_path):
+    ckpt = train_teacher(tmp_path)
+    runner = build(make_cfg(tmp_path, ckpt, epochs=1, schedules=[
+        dict(type='LinearDecayWeight', losses=['nope'])]))
+    with pytest.raises(KeyError, match='nope'):
+        runner.train()

@@ -213,3 +213,26 @@ def test_seg_cwd_with_mmseg_own_train(mini_data, tmp_path):
         capture_output=True, text=True, cwd=str(tmp_path))
     assert proc.returncode == 0, proc.stderr[-3000:]
     assert 'distill.loss_cwd_logits' in proc.stdout + proc.stderr
+
+
+def test_downstream_project_with_mmdet_own_train(rtmdet_teacher, tmp_path):
+    """projects/shapes_detector: a project with its own registered neck and
+    its own custom_imports distils its student with an mmkd recipe through
+    mmdet's own tools/train.py."""
+    import mmdet
+    project = osp.join(REPO, 'projects', 'shapes_detector')
+    tools = osp.join(osp.dirname(mmdet.__file__), '.mim', 'tools')
+    env = dict(os.environ, PYTHONPATH=project)
+    proc = subprocess.run(
+        [sys.executable, osp.join(tools, 'train.py'),
+         osp.join(project, 'configs', 'rtmdet_adapter_pkd.py'),
+         '--work-dir', str(tmp_path / 'kd'), '--cfg-options',
+         f'distill.teacher.checkpoint={rtmdet_teacher}',
+         'train_cfg.max_epochs=1', 'train_cfg.val_interval=100',
+         'custom_hooks=[]', 'default_hooks.logger.interval=1'],
+        capture_output=True, text=True, cwd=str(tmp_path), env=env)
+    assert proc.returncode == 0, proc.stderr[-3000:]
+    log = proc.stdout + proc.stderr
+    assert 'distill.loss_pkd_fpn2' in log
+    ckpt = torch.load(str(tmp_path / 'kd' / 'epoch_1.pth'), weights_only=True)
+    assert any(k.startswith('neck.adapters.') for k in ckpt['state_dict'])

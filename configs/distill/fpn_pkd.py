@@ -2,7 +2,6 @@
 # (Faster R-CNN, RetinaNet, ...); weight 6 as for Faster R-CNN in the paper
 # (use 10 for RetinaNet).
 runner_type = 'mmkd.DistillRunner'
-custom_imports = dict(imports=['mmkd'], allow_failed_imports=False)
 distill = dict(
     teacher=dict(config=None, checkpoint=None),
     losses={

@@ -5,7 +5,6 @@
 #   distill = dict(teacher=dict(config='mmdet::rtmdet/rtmdet_s_8xb32-300e_coco.py',
 #                               checkpoint='work_dirs/rtmdet_s/epoch_300.pth'))
 runner_type = 'mmkd.DistillRunner'
-custom_imports = dict(imports=['mmkd'], allow_failed_imports=False)
 distill = dict(
     teacher=dict(config=None, checkpoint=None),
     losses={

@@ -1,7 +1,6 @@
 # FitNet (MSE) on the last backbone output of an mmpose top-down model, with
 # a 1x1 conv connector built automatically when the channels differ.
 runner_type = 'mmkd.DistillRunner'
-custom_imports = dict(imports=['mmkd'], allow_failed_imports=False)
 distill = dict(
     teacher=dict(config=None, checkpoint=None),
     losses=dict(

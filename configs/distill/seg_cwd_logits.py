@@ -1,7 +1,6 @@
 # Channel-wise distillation (CWD) on the decode-head logits of an mmseg
 # EncoderDecoder (tau 1, weight 5).
 runner_type = 'mmkd.DistillRunner'
-custom_imports = dict(imports=['mmkd'], allow_failed_imports=False)
 distill = dict(
     teacher=dict(config=None, checkpoint=None),
     losses=dict(

@@ -2,6 +2,7 @@
 the config, and builds the teacher only when training starts."""
 import os.path as osp
 import random
+import sys
 from typing import Dict, Optional, Union
 
 import numpy as np
@@ -13,6 +14,7 @@ from mmengine.runner import Runner
 
 from mmkd.models.distill_model import DistillLossError, DistillModel, mmkd_cfg
 from mmkd.registry import HOOKS, RUNNERS
+from mmkd.utils.scope_hook import route_distill_configs
 from .distill_checkpoint_hook import DistillCheckpointHook
 from .weights_only_checkpoint_hook import WeightsOnlyCheckpointHook
 
@@ -131,24 +133,6 @@ class DistillRunner(Runner):
         return wrapper
 
 
-def _route_distill_configs() -> None:
-    """Make ``Runner.from_cfg`` build a DistillRunner for configs with a
-    ``distill`` key. mmpose's own ``tools/train.py`` always calls
-    ``Runner.from_cfg`` (it ignores ``runner_type``); the recipes import mmkd
-    through ``custom_imports``, so their configs distill there as well.
-    Configs without ``distill`` are untouched."""
-    original = Runner.from_cfg.__func__
-    if getattr(original, 'mmkd_route', False):
-        return
 
-    def from_cfg(cls, cfg):
-        if cls is Runner and cfg.get('distill'):
-            return DistillRunner.from_cfg(cfg)
-        return original(cls, cfg)
-
-    from_cfg.mmkd_route = True
-    from_cfg.__doc__ = original.__doc__
-    Runner.from_cfg = classmethod(from_cfg)
-
-
-_route_distill_configs()
+# Same routing as the start-up hook gives, for environments without it.
+route_distill_configs(sys.modules[Runner.__module__])

@@ -23,13 +23,17 @@ def load_config(config: Union[str, dict, Config], what: str = 'teacher'
     if not isinstance(config, str):
         raise TypeError(f'{what} config must be a path or a dict, got '
                         f'{type(config).__name__}')
-    if '::' not in config and not osp.isfile(config):
+    path = config
+    if '::' in config:  # e.g. 'mmdet::rtmdet/rtmdet_s_8xb32-300e_coco.py'
+        try:
+            path, _ = Config._get_cfg_path(config, '')
+        except (FileNotFoundError, ValueError, AssertionError,
+                ModuleNotFoundError) as e:
+            raise FileNotFoundError(
+                f'The {what} config {config!r} cannot be found: {e}') from e
+    if not osp.isfile(path):
         raise FileNotFoundError(f'The {what} config {config!r} does not exist.')
-    try:
-        return Config.fromfile(config)
-    except FileNotFoundError as e:
-        raise FileNotFoundError(
-            f'The {what} config {config!r} cannot be found: {e}') from e
+    return Config.fromfile(path)
 
 
 def load_state_dict_from(checkpoint: str, what: str = 'teacher') -> dict:

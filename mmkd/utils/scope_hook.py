@@ -4,11 +4,15 @@ mmengine 0.10 only resolves ``pkg::path`` for packages in its hard-coded
 ``MODULE2PACKAGE`` table, and it parses a config's ``_base_`` before any
 ``custom_imports`` run, so mmdet's/mmpose's/mmseg's own ``tools/train.py``
 cannot read ``_base_ = ['mmkd::distill/x.py']`` by themselves; and with an
-editable install mmengine looks for mmkd's configs in site-packages. Installing this
+editable install mmengine looks for mmkd's configs in site-packages; and
+mmpose's ``tools/train.py`` builds a plain Runner whatever the config says.
+Installing this
 file as ``mmkd_scope_hook.py`` plus a one-line ``mmkd_scope_hook.pth`` in
 site-packages adds ``'mmkd'`` to that table the moment
-``mmengine.config.utils`` is imported and finds mmkd where Python imports it
-from (nothing is imported at start-up).
+``mmengine.config.utils`` is imported, finds mmkd where Python imports it
+from, and routes configs with a ``distill`` key to mmkd's DistillRunner
+(nothing is imported at start-up; mmkd itself only when such a config
+is run).
 
     python -m mmkd.utils.scope_hook      # install into this environment
 
@@ -49,12 +53,34 @@ def _patch_installed_path(module) -> None:
             sys.modules[name].get_installed_path = get_installed_path
 
 
+def route_distill_configs(module) -> None:
+    """Make ``Runner.from_cfg`` build mmkd's DistillRunner for configs with
+    a ``distill`` key: mmpose's own ``tools/train.py`` always calls
+    ``Runner.from_cfg`` (it ignores ``runner_type``). Configs without
+    ``distill`` are untouched."""
+    runner_cls = module.Runner
+    original = runner_cls.from_cfg.__func__
+    if getattr(original, 'mmkd_route', False):
+        return
+
+    def from_cfg(cls, cfg):
+        if cls is runner_cls and cfg.get('distill'):
+            from mmkd.engine import DistillRunner
+            return DistillRunner.from_cfg(cfg)
+        return original(cls, cfg)
+
+    from_cfg.mmkd_route = True
+    from_cfg.__doc__ = original.__doc__
+    runner_cls.from_cfg = classmethod(from_cfg)
+
+
 _PATCHES = {_CONFIG_UTILS: _register_scope,
-            _PACKAGE_UTILS: _patch_installed_path}
+            _PACKAGE_UTILS: _patch_installed_path,
+            'mmengine.runner.runner': route_distill_configs}
 
 
 class _ScopeFinder(importlib.abc.MetaPathFinder):
-    """Wraps the loaders of the two mmengine modules to patch them. (A copy
+    """Wraps the loaders of the mmengine modules above to patch them. (A copy
     of this module may run from site-packages and one from mmkd: finders
     are recognised by the ``mmkd_scope_hook`` attribute, not the class.)"""
     mmkd_scope_hook = True

@@ -1,0 +1,15 @@
+# The two commands of the README. Both set everything up first (a venv in
+# .venv with the OpenMMLab stack; the mmcv build is cached in ~/.cache/mmkd).
+VENV ?= .venv
+PY := $(VENV)/bin/python
+
+.PHONY: setup test demo
+
+setup:
+	MMKD_VENV=$(VENV) bash tools/setup_env.sh
+
+test: setup
+	$(PY) -m pytest tests
+
+demo: setup
+	$(PY) tools/demos/kd_demo.py

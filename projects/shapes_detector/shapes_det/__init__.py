@@ -1,0 +1,3 @@
+from .adapter_neck import ShapesFPNAdapter
+
+__all__ = ['ShapesFPNAdapter']
