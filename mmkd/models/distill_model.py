@@ -109,6 +109,7 @@ class DistillModel(BaseModel):
         self.connectors = nn.ModuleDict()
         self.distill_losses = nn.ModuleDict()
         self.loss_factors: Dict[str, float] = {}
+        self.wants_data_samples = set()  # losses that take the GT samples
 
         self.loss_cfgs = self._check_loss_cfgs(losses or {})
         self.student_specs = {
@@ -211,6 +212,9 @@ class DistillModel(BaseModel):
                 if arg in accepted and cfg.get(arg) is None:
                     cfg[arg] = int(value)
         self.distill_losses[name] = MODELS.build(mmkd_cfg(cfg))
+        if 'data_samples' in inspect.signature(
+                self.distill_losses[name].forward).parameters:
+            self.wants_data_samples.add(name)
 
         if connector == 'auto':
             if not is_map or 'student_channels' in accepted:
@@ -290,8 +294,7 @@ class DistillModel(BaseModel):
                 student = resize_like(student, teacher.shape[-2:])
             loss_module = self.distill_losses[name]
             kwargs = {}
-            if 'data_samples' in inspect.signature(
-                    loss_module.forward).parameters:
+            if name in self.wants_data_samples:
                 kwargs['data_samples'] = data_samples
             try:
                 loss = loss_module(student, teacher, **kwargs)
