@@ -8,11 +8,11 @@ import argparse
 import os
 import os.path as osp
 
-from mmengine.config import Config, DictAction
+from mmengine.config import DictAction
 from mmengine.fileio import dump
 
 import mmkd  # noqa: F401  (registers the distillation runner and models)
-from train import build_runner  # noqa: E402  (tools/ is on sys.path)
+from train import build_runner, load_config  # noqa: E402  (tools/ on path)
 
 
 def parse_args() -> argparse.Namespace:
@@ -35,15 +35,7 @@ def main() -> None:
     args = parse_args()
     if not osp.isfile(args.checkpoint):
         raise FileNotFoundError(f'Checkpoint {args.checkpoint!r} not found.')
-    cfg = Config.fromfile(args.config)
-    cfg.launcher = args.launcher
-    if args.cfg_options is not None:
-        cfg.merge_from_dict(args.cfg_options)
-    if args.work_dir is not None:
-        cfg.work_dir = args.work_dir
-    elif cfg.get('work_dir') is None:
-        cfg.work_dir = osp.join('./work_dirs',
-                                osp.splitext(osp.basename(args.config))[0])
+    cfg = load_config(args)
     cfg.load_from = args.checkpoint
     metrics = build_runner(cfg).test()
     if args.out:

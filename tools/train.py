@@ -49,8 +49,9 @@ def build_runner(cfg: Config) -> Runner:
     return runner
 
 
-def main() -> None:
-    args = parse_args()
+def load_config(args: argparse.Namespace) -> Config:
+    """The config of ``args.config`` with the command line's options, the
+    launcher and the work dir (default ``work_dirs/<config name>``)."""
     cfg = Config.fromfile(args.config)
     cfg.launcher = args.launcher
     if args.cfg_options is not None:
@@ -60,6 +61,12 @@ def main() -> None:
     elif cfg.get('work_dir') is None:
         cfg.work_dir = osp.join('./work_dirs',
                                 osp.splitext(osp.basename(args.config))[0])
+    return cfg
+
+
+def main() -> None:
+    args = parse_args()
+    cfg = load_config(args)
     if args.amp:
         cfg.optim_wrapper.type = 'AmpOptimWrapper'
         cfg.optim_wrapper.loss_scale = 'dynamic'
