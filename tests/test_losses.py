@@ -355,7 +355,10 @@ def test_shape_mismatch_raises(name):
 
 def test_registered():
     for name in ('KDLoss', 'MSELoss', 'PKDLoss', 'ChannelWiseDivergence'):
-        assert type(MODELS.build(dict(type=name))).__name__ == name
+        # the mmkd scope: other tests may leave mmdet's as the default scope
+        loss = MODELS.build(dict(type=name, _scope_='mmkd'))
+        assert type(loss).__name__ == name
     loss = MODELS.build(
-        dict(type='FGDLoss', student_channels=4, teacher_channels=8))
+        dict(type='FGDLoss', student_channels=4, teacher_channels=8,
+             _scope_='mmkd'))
     assert isinstance(loss, FGDLoss)

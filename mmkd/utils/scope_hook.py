@@ -6,15 +6,13 @@ mmengine 0.10 only resolves ``pkg::path`` for packages in its hard-coded
 cannot read ``_base_ = ['mmkd::distill/x.py']`` by themselves; and with an
 editable install mmengine looks for mmkd's configs in site-packages; and
 mmpose's ``tools/train.py`` builds a plain Runner whatever the config says.
-Installing this
-file as ``mmkd_scope_hook.py`` plus a one-line ``mmkd_scope_hook.pth`` in
-site-packages adds ``'mmkd'`` to that table the moment
-``mmengine.config.utils`` is imported, finds mmkd where Python imports it
-from, and routes configs with a ``distill`` key to mmkd's DistillRunner
+A one-line ``mmkd_scope_hook.pth`` in site-packages that runs this file
+adds ``'mmkd'`` to that table the moment ``mmengine.config.utils`` is
+imported, finds mmkd where Python imports it from, and routes configs with a ``distill`` key to mmkd's DistillRunner
 (nothing is imported at start-up; mmkd itself only when such a config
 is run).
 
-    python -m mmkd.utils.scope_hook      # install into this environment
+    python -c "from mmkd.utils.scope_hook import install; install()"
 
 This module must not import mmkd or mmengine: it runs at interpreter start.
 """
@@ -115,17 +113,19 @@ def activate() -> None:
 
 
 def install(site_dir: str = None) -> str:
-    """Copy this hook into ``site_dir`` (default: the running environment's
-    purelib) with the ``.pth`` line that activates it at start-up."""
-    import shutil
+    """Write ``mmkd_scope_hook.pth`` into ``site_dir`` (default: the running
+    environment's purelib). Its one line runs this very file (so an editable
+    install always runs the current source) and does nothing if the file has
+    gone."""
+    import os.path as osp
     import sysconfig
     site_dir = site_dir or sysconfig.get_paths()['purelib']
-    shutil.copyfile(__file__, osp.join(site_dir, 'mmkd_scope_hook.py'))
+    source = osp.abspath(__file__)
+    line = (f"import os, importlib.util as u; p = r'{source}'; "
+            "s = os.path.isfile(p) and u.spec_from_file_location("
+            "'mmkd_scope_hook', p); m = s and u.module_from_spec(s); "
+            's and (s.loader.exec_module(m), m.activate())\n')
     pth = osp.join(site_dir, 'mmkd_scope_hook.pth')
     with open(pth, 'w') as f:
-        f.write('import mmkd_scope_hook; mmkd_scope_hook.activate()\n')
+        f.write(line)
     return pth
-
-
-if __name__ == '__main__':
-    print(f'installed {install()}')

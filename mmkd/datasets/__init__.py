@@ -1,0 +1,7 @@
+from .mini_data import (COCO_KEYPOINT_NAMES, COCO_SKELETON, SHAPE_CLASSES,
+                        SHAPE_PALETTE, generate_mini_data)
+
+__all__ = [
+    'generate_mini_data', 'SHAPE_CLASSES', 'SHAPE_PALETTE',
+    'COCO_KEYPOINT_NAMES', 'COCO_SKELETON'
+]

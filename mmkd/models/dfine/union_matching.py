@@ -1,0 +1,78 @@
+"""GO-LSD's union set of matches pooled across decoder layers."""
+from typing import List, Sequence, Tuple
+
+import torch
+from torch import Tensor
+
+__all__ = ['union_set_matching']
+
+
+def _stable_sort(key: Tensor, perm: Tensor, descending: bool = False):
+    order = torch.sort(key[perm], stable=True, descending=descending)[1]
+    return perm[order]
+
+
+def union_set_matching(
+        matches: Sequence[Tuple[Tensor, Tensor]]) -> Tuple[Tensor, Tensor]:
+    """Pool the (query, gt) matches of several layers of one image.
+
+    Every query matched in at least one layer enters the union set and keeps
+    the ground truth it was matched to most often; ties go to the pair that
+    occurs first in ``matches`` (pass the last decoder layer first, as
+    D-FINE's criterion does, so it wins ties).
+
+    Reference: D-FINE (arXiv 2410.13842), Sec. 3.3 (GO-LSD) and the official
+    ``DFINECriterion._get_go_indices``.
+
+    Args:
+        matches (sequence[tuple[Tensor, Tensor]]): per layer, the matched
+            query indices and their ground-truth indices (1-D long tensors of
+            equal length).
+
+    Returns:
+        tuple[Tensor, Tensor]: query indices (sorted ascending) and their
+        ground-truth indices.
+    """
+    qs = [q.reshape(-1).long() for q, _ in matches]
+    gs = [g.reshape(-1).long() for _, g in matches]
+    device = qs[0].device if qs else torch.device('cpu')
+    if not qs or sum(q.numel() for q in qs) == 0:
+        empty = torch.zeros(0, dtype=torch.long, device=device)
+        return empty, empty.clone()
+    q = torch.cat(qs)
+    g = torch.cat(gs).to(q.device)
+    num_gt = int(g.max()) + 1
+    key = q * num_gt + g
+    uniq, inverse, counts = torch.unique(
+        key, return_inverse=True, return_counts=True)
+    pos = torch.arange(key.numel(), device=key.device)
+    first = torch.full_like(uniq, key.numel()).scatter_reduce(
+        0, inverse, pos, reduce='amin', include_self=True)
+    uq, ug = uniq // num_gt, uniq % num_gt
+    # order: query asc, then count desc, then first occurrence asc
+    perm = torch.argsort(first, stable=True)
+    perm = _stable_sort(counts, perm, descending=True)
+    perm = _stable_sort(uq, perm)
+    uq, ug = uq[perm], ug[perm]
+    keep = torch.ones_like(uq, dtype=torch.bool)
+    keep[1:] = uq[1:] != uq[:-1]
+    return uq[keep], ug[keep]
+
+
+def union_set_matching_batch(
+        per_layer: List[List[Tuple[Tensor, Tensor]]]
+) -> List[Tuple[Tensor, Tensor]]:
+    """:func:`union_set_matching` for a batch.
+
+    Args:
+        per_layer (list[list[tuple]]): ``per_layer[l][i]`` is layer ``l``'s
+            (query indices, gt indices) for image ``i``.
+
+    Returns:
+        list[tuple[Tensor, Tensor]]: the union set of every image.
+    """
+    num_imgs = len(per_layer[0])
+    return [
+        union_set_matching([layer[i] for layer in per_layer])
+        for i in range(num_imgs)
+    ]

@@ -1,0 +1,448 @@
+"""D-FINE (FDR + GO-LSD) for mmdet's DINO / Deformable DETR.
+
+The math helpers and losses are checked against values computed by hand
+(written out below with ``math``, independent of the code under test); the
+detectors run real training steps (DINO through mmengine's Runner on the
+generated COCO-format data) and their test-time outputs are compared with
+the plain mmdet models'.
+"""
+import copy
+import math
+import os.path as osp
+
+import pytest
+import torch
+
+pytest.importorskip('mmdet')
+pytest.importorskip('mmcv.ops')
+
+from mmengine.config import Config  # noqa: E402
+from mmengine.registry import init_default_scope  # noqa: E402
+
+from mmkd.models.dfine import (DDFLoss, FGLLoss, bbox2distance,  # noqa: E402
+                               distance2bbox, distribution_integral,
+                               two_bin_targets, union_set_matching,
+                               weighting_function)
+
+CFG_DIR = osp.join(osp.dirname(osp.dirname(osp.abspath(__file__))),
+                   'configs', 'dfine')
+
+
+# ----------------------------------------------------------------------
+# W(n), integral, boxes, two-bin targets
+def test_weighting_function_small_grid_by_hand():
+    # N = 8, a = 0.5, c = 4: step = (0.5*4 + 1)^(2/6) = 3^(1/3)
+    s = 3**(1 / 3)
+    expected = [-4, -2, 1 - s**2, 1 - s, 0, s - 1, s**2 - 1, 2, 4]
+    w = weighting_function(8, up=0.5, reg_scale=4.0)
+    assert w.dtype == torch.float32
+    assert torch.allclose(w, torch.tensor(expected, dtype=torch.float32))
+    # N = 4: step = 3, W = [-4, -2, 0, 2, 4]
+    assert weighting_function(4, 0.5, 4.0).tolist() == [-4, -2, 0, 2, 4]
+
+
+def test_weighting_function_default_grid():
+    w = weighting_function(32, up=0.5, reg_scale=4.0)
+    assert w.shape == (33, )
+    step = 3**(2 / 30)
+    assert w[0] == -4 and w[32] == 4 and w[16] == 0
+    assert math.isclose(w[1].item(), -2, abs_tol=1e-5)   # -(ac)
+    assert math.isclose(w[31].item(), 2, abs_tol=1e-5)   # +(ac)
+    assert math.isclose(w[17].item(), step - 1, rel_tol=1e-5)
+    assert math.isclose(w[15].item(), 1 - step, rel_tol=1e-5)
+    assert torch.all(w[1:] > w[:-1])
+    assert torch.allclose(w, -w.flip(0))
+    # a and c are configurable: a = 1, c = 2 -> ends at +-2ac = +-4,
+    # W(1) = -ac = -2 regardless of the curvature inside
+    w2 = weighting_function(16, up=1.0, reg_scale=2.0)
+    assert w2[0] == -4 and math.isclose(w2[1].item(), -2, abs_tol=1e-5)
+    with pytest.raises(ValueError):
+        weighting_function(7)
+
+
+def test_integral_by_hand():
+    w = weighting_function(4, 0.5, 4.0)  # [-4, -2, 0, 2, 4]
+    p = [0.1, 0.2, 0.3, 0.3, 0.1]
+    logits = torch.log(torch.tensor(p))
+    # expectation: -0.4 - 0.4 + 0 + 0.6 + 0.4 = 0.2
+    edges = torch.stack([logits, torch.zeros(5), logits.flip(0),
+                         torch.tensor([0., 0., 0., 0., 30.])])  # (4, 5)
+    out = distribution_integral(edges.reshape(1, 20), w)
+    assert out.shape == (1, 4)
+    assert torch.allclose(
+        out[0], torch.tensor([0.2, 0.0, -0.2, 4.0]), atol=1e-5)
+    # half precision in, fp32 out
+    assert distribution_integral(edges.half()[None], w).dtype == torch.float32
+
+
+def test_distance2bbox_by_hand_and_inverse():
+    b0 = torch.tensor([[0.5, 0.5, 0.2, 0.4]])  # cx, cy, w, h
+    c = 4.0
+    # zero offsets -> the initial box
+    assert torch.allclose(distance2bbox(b0, torch.zeros(1, 4), c), b0)
+    # x1 = .5 - (2 + 1) * .05 = .35, y1 = .5 - 2 * .1 = .3,
+    # x2 = .5 + (2 + 2) * .05 = .7, y2 = .5 + (2 - 1) * .1 = .6
+    out = distance2bbox(b0, torch.tensor([[1., 0., 2., -1.]]), c)
+    x1y1x2y2 = torch.tensor([0.35, 0.3, 0.7, 0.6])
+    expected = torch.tensor([[0.525, 0.45, 0.35, 0.3]])
+    assert torch.allclose(out, expected, atol=1e-6)
+    d = bbox2distance(b0, x1y1x2y2[None], c)
+    assert torch.allclose(d, torch.tensor([[1., 0., 2., -1.]]), atol=1e-5)
+
+
+def test_two_bin_targets_by_hand():
+    w = weighting_function(4, 0.5, 4.0)  # [-4, -2, 0, 2, 4]
+    v = torch.tensor([-3.0, 1.5, -5.0, 4.0, 7.0, 0.0, -2.0, 3.5])
+    left, wl, wr = two_bin_targets(v, w)
+    # -3 in [-4, -2): bin 0/1 at 1/2 each; 1.5 in [0, 2): bins 2/3,
+    # right weight 1.5/2; below/above the grid -> all on the end bin;
+    # exactly on a bin value -> all on that bin; 3.5 in [2, 4): 0.75 right
+    assert left.tolist() == [0, 2, 0, 3, 3, 2, 1, 3]
+    assert torch.allclose(wl, torch.tensor([.5, .25, 1., 0., 0., 1., 1.,
+                                            .25]))
+    assert torch.allclose(wr, 1 - wl)
+    # non-uniform grid: the weights follow the bin values, not the indices
+    w8 = weighting_function(8, 0.5, 4.0)
+    s = 3**(1 / 3)
+    v8 = torch.tensor([0.5 * (s - 1)])  # halfway between W(4)=0, W(5)=s-1
+    left, wl, wr = two_bin_targets(v8, w8)
+    assert left.item() == 4 and math.isclose(wr.item(), 0.5, rel_tol=1e-5)
+
+
+# ----------------------------------------------------------------------
+# FGL and DDF losses
+def _log_softmax(xs, T=1.0):
+    m = max(x / T for x in xs)
+    lse = m + math.log(sum(math.exp(x / T - m) for x in xs))
+    return [x / T - lse for x in xs]
+
+
+def test_fgl_loss_by_hand():
+    w = weighting_function(4, 0.5, 4.0)  # [-4, -2, 0, 2, 4]
+    logits = [[0.5, -1.0, 2.0, 0.0, 1.0], [0.0] * 5, [3.0, 1.0, 0.0, -1.0,
+                                                       -2.0],
+              [0.0, 0.0, 0.0, 0.0, 5.0]]
+    targets = [1.5, -3.0, -4.5, 4.0]  # bins: (2,3 .25/.75), (0,1 .5/.5),
+    bins = [(2, 0.25, 3, 0.75), (0, 0.5, 1, 0.5), (0, 1.0, 1, 0.0),
+            (3, 0.0, 4, 1.0)]
+    iou = 0.6
+    expected = 0.0
+    for lg, (l, wl, r, wr) in zip(logits, bins):
+        ls = _log_softmax(lg)
+        expected += iou * (-wl * ls[l] - wr * ls[r])
+    avg = 2.0
+    loss_fn = FGLLoss(loss_weight=0.15)
+    loss = loss_fn(
+        torch.tensor(logits)[None], torch.tensor(targets)[None], w,
+        weight=torch.tensor([iou]), avg_factor=avg)
+    assert math.isclose(loss.item(), 0.15 * expected / avg, rel_tol=1e-5)
+    # fp16 inputs are computed in fp32
+    loss16 = loss_fn(
+        torch.tensor(logits).half()[None], torch.tensor(targets)[None], w,
+        weight=torch.tensor([iou]), avg_factor=avg)
+    assert loss16.dtype == torch.float32
+    # no matched box: zero, still differentiable
+    empty = torch.zeros(0, 4, 5, requires_grad=True)
+    z = loss_fn(empty, torch.zeros(0, 4), w)
+    assert z.item() == 0 and z.requires_grad
+
+
+def _kl_by_hand(t, s, T):
+    lt, ls = _log_softmax(t, T), _log_softmax(s, T)
+    return sum(math.exp(a) * (a - b) for a, b in zip(lt, ls))
+
+
+def test_ddf_loss_weighting_and_normalisation_by_hand():
+    g = torch.Generator().manual_seed(0)
+    M, bins, T = 3, 5, 5.0
+    s = torch.randn(M, 4, bins, generator=g) * 3
+    t = torch.randn(M, 4, bins, generator=g) * 3
+    weight = torch.tensor([0.8, 0.3, 0.6])
+    matched = torch.tensor([True, False, False])
+    per = [[weight[k].item() * T**2 *
+            _kl_by_hand(t[k, e].tolist(), s[k, e].tolist(), T)
+            for e in range(4)] for k in range(M)]
+    mean_m = sum(per[0]) / 4
+    mean_u = (sum(per[1]) + sum(per[2])) / 8
+    expected = (mean_m * 1 + mean_u * math.sqrt(2)) / (1 + math.sqrt(2))
+    loss_fn = DDFLoss(temperature=T, loss_weight=1.5)
+    loss = loss_fn(s, t, weight, matched)
+    assert math.isclose(loss.item(), 1.5 * expected, rel_tol=1e-5)
+    # reuse of another part's counts (denoising queries in D-FINE)
+    loss2 = loss_fn(s, t, weight, matched, count_weights=(2.0, 1.0))
+    assert math.isclose(
+        loss2.item(), 1.5 * (2 * mean_m + mean_u) / 3, rel_tol=1e-5)
+    # the teacher is detached; identical distributions give zero
+    s.requires_grad_(True)
+    t.requires_grad_(True)
+    loss_fn(s, t, weight, matched).backward()
+    assert t.grad is None and s.grad.abs().sum() > 0
+    assert loss_fn(t.detach(), t.detach(), weight, matched).item() == 0
+    # all matched / none matched
+    assert math.isclose(
+        loss_fn(s, t, weight, torch.ones(3, dtype=torch.bool)).item(),
+        1.5 * sum(map(sum, per)) / 12, rel_tol=1e-5)
+
+
+# ----------------------------------------------------------------------
+# union set
+def test_union_set_matching_constructed():
+    t = torch.tensor
+    last = (t([1, 3, 7]), t([0, 1, 0]))
+    layer0 = (t([1, 3, 5, 7]), t([0, 2, 1, 1]))
+    layer1 = (t([5, 1, 3]), t([1, 2, 2]))
+    # q1: g0 x2, g2 x1 -> g0;  q3: g1 x1, g2 x2 -> g2;  q5: g1;
+    # q7: g0 (last layer) vs g1 (layer 0), a tie -> the first listed (last)
+    q, g = union_set_matching([last, layer0, layer1])
+    assert q.tolist() == [1, 3, 5, 7]
+    assert g.tolist() == [0, 2, 1, 0]
+    # the tie goes the other way when layer 0 is listed first
+    q, g = union_set_matching([layer0, last, layer1])
+    assert g.tolist() == [0, 2, 1, 1]
+    # empty
+    e = torch.zeros(0, dtype=torch.long)
+    q, g = union_set_matching([(e, e), (e, e)])
+    assert q.numel() == 0 and g.numel() == 0
+
+
+# ----------------------------------------------------------------------
+# head-level weighting of the DDF loss (IoU for matched, confidence else)
+def _small_head(**kw):
+    from mmkd.models.dfine import DFineDINOHead
+    init_default_scope('mmdet')
+    return DFineDINOHead(
+        num_classes=2,
+        embed_dims=16,
+        num_pred_layer=3,
+        as_two_stage=True,
+        num_bins=4,
+        loss_cls=dict(
+            type='FocalLoss', use_sigmoid=True, gamma=2.0, alpha=0.25),
+        **kw)
+
+
+def test_head_ddf_weights_iou_for_matched_confidence_for_others():
+    head = _small_head(loss_ddf=dict(type='mmkd.DDFLoss', loss_weight=1.0))
+    bs, nq, bins, T = 1, 3, 5, 5.0
+    g = torch.Generator().manual_seed(1)
+    corners = torch.randn(bs, nq, 4 * bins, generator=g)
+    teacher = torch.randn(bs, nq, 4 * bins, generator=g)
+    teacher_logits = torch.tensor([[[0.0, 1.0], [-1.0, -2.0], [2.0, 0.5]]])
+    boxes = torch.tensor([[[0.5, 0.5, 0.2, 0.2], [0.3, 0.3, 0.1, 0.1],
+                           [0.7, 0.7, 0.2, 0.2]]])
+    # query 0 matched to a box of half its width (IoU 0.5)
+    m = dict(
+        b=torch.tensor([0]),
+        q=torch.tensor([0]),
+        xyxy=torch.tensor([[0.4, 0.4, 0.5, 0.6]]),
+    )
+    loss = head._loss_ddf_matched(corners, teacher, teacher_logits, boxes, m)
+    sig = lambda x: 1 / (1 + math.exp(-x))  # noqa: E731
+    weights = [0.5, sig(-1.0), sig(2.0)]
+    per = []
+    for k in range(nq):
+        kl = sum(
+            _kl_by_hand(teacher[0, k, e * bins:(e + 1) * bins].tolist(),
+                        corners[0, k, e * bins:(e + 1) * bins].tolist(), T)
+            for e in range(4))
+        per.append(weights[k] * T**2 * kl / 4)
+    expected = (per[0] + (per[1] + per[2]) / 2 * math.sqrt(2)) / (
+        1 + math.sqrt(2))
+    assert math.isclose(loss.item(), expected, rel_tol=1e-5)
+
+
+def test_head_layout_and_zero_init():
+    head = _small_head()
+    head.init_weights()
+    # 2 FDR branches + the 4-d encoder branch; b0 branch separate
+    assert head.reg_branches[0][-1].out_features == 4 * 5
+    assert head.reg_branches[1][-1].out_features == 4 * 5
+    assert head.reg_branches[2][-1].out_features == 4
+    assert head.pre_branch[-1].out_features == 4
+    # zero-initialised logits: uniform distribution, zero offset -> b0
+    h = torch.randn(2, 7, 16)
+    b0 = torch.rand(2, 7, 4) * 0.5 + 0.25
+    corners, boxes = head.refine(0, h, None, b0)
+    assert torch.allclose(boxes, b0, atol=1e-6)
+    # residual logits across layers
+    c1, _ = head.refine(1, h, corners + 1.0, b0)
+    assert torch.allclose(c1, corners + 1.0)
+    assert head.union_matching is True
+    assert _small_head(loss_ddf=None).union_matching is False
+
+
+# ----------------------------------------------------------------------
+# real detectors
+def _shrink_dino(cfg: Config) -> Config:
+    cfg.model.num_queries = 20
+    cfg.model.test_cfg.max_per_img = 20
+    cfg.model.encoder.num_layers = 1
+    cfg.model.decoder.num_layers = 3
+    cfg.model.decoder.layer_cfg.ffn_cfg.feedforward_channels = 64
+    cfg.model.encoder.layer_cfg.ffn_cfg.feedforward_channels = 64
+    cfg.model.dn_cfg.group_cfg.num_dn_queries = 10
+    return cfg
+
+
+@pytest.fixture(scope='module')
+def mini_root(tmp_path_factory):
+    from mmkd.datasets.mini_data import generate_mini_data
+    root = tmp_path_factory.mktemp('mini')
+    generate_mini_data(
+        str(root),
+        seed=0,
+        num_train=4,
+        num_val=2,
+        img_size=64,
+        num_pose_train=0,
+        num_pose_val=0)
+    return str(root)
+
+
+def _runner_cfg(cfg_file, root, work_dir):
+    cfg = _shrink_dino(Config.fromfile(osp.join(CFG_DIR, cfg_file)))
+    pipe = [
+        dict(type='LoadImageFromFile'),
+        dict(type='LoadAnnotations', with_bbox=True),
+        dict(type='Resize', scale=(64, 64), keep_ratio=True),
+        dict(type='PackDetInputs')
+    ]
+    for split in ('train', 'val'):
+        dl = cfg[f'{split}_dataloader']
+        dl.batch_size = 2
+        dl.dataset.data_root = root + '/'
+        dl.dataset.pipeline = pipe
+    cfg.val_evaluator.ann_file = osp.join(root,
+                                          'annotations/instances_val.json')
+    cfg.test_dataloader = cfg.val_dataloader
+    cfg.test_evaluator = cfg.val_evaluator
+    cfg.train_cfg = dict(type='IterBasedTrainLoop', max_iters=2,
+                         val_interval=100)
+    cfg.param_scheduler = []
+    cfg.default_hooks.logger = dict(type='LoggerHook', interval=1)
+    cfg.default_hooks.checkpoint = dict(type='CheckpointHook', interval=100)
+    cfg.work_dir = work_dir
+    cfg.log_level = 'WARNING'
+    return cfg
+
+
+def test_dino_fdr_golsd_trains_with_runner_and_predicts_like_dino(
+        mini_root, tmp_path):
+    from mmengine.hooks import Hook
+    from mmengine.runner import Runner
+
+    class Grab(Hook):
+        outputs = []
+
+        def after_train_iter(self, runner, batch_idx, data_batch=None,
+                             outputs=None):
+            Grab.outputs.append({k: float(v) for k, v in outputs.items()})
+
+    torch.manual_seed(0)
+    cfg = _runner_cfg('mini_dino_r18_fdr_golsd.py', mini_root,
+                      str(tmp_path / 'fdr'))
+    runner = Runner.from_cfg(cfg)
+    runner.register_hook(Grab())
+    runner.train()
+    assert len(Grab.outputs) == 2
+    logged = Grab.outputs[-1]
+    for key in ('loss_fgl', 'd0.loss_ddf', 'd1.loss_ddf', 'dn_loss_fgl',
+                'd0.dn_loss_ddf', 'pre.loss_iou', 'enc_loss_cls',
+                'loss_cls', 'loss_bbox', 'loss_iou'):
+        assert key in logged, key
+    assert 'loss_ddf' not in logged  # the last layer is the teacher
+    assert all(math.isfinite(v) for v in logged.values())
+    # after one update the distributions differ: GO-LSD is active
+    assert logged['d0.loss_ddf'] > 0
+
+    # test time: same output format as mmdet's plain DINO
+    model = runner.model.eval()
+    batch = next(iter(runner.val_dataloader))
+    with torch.no_grad():
+        preds = model.val_step(batch)
+    init_default_scope('mmdet')
+    from mmdet.registry import MODELS as MMDET_MODELS
+    plain_cfg = _runner_cfg('mini_dino_r18.py', mini_root,
+                            str(tmp_path / 'plain'))
+    plain = MMDET_MODELS.build(plain_cfg.model).eval()
+    assert type(plain).__name__ == 'DINO'
+    with torch.no_grad():
+        plain_preds = plain.val_step(copy.deepcopy(batch))
+    for p, q in zip(preds, plain_preds):
+        a, b = p.pred_instances, q.pred_instances
+        assert set(a.keys()) == set(b.keys()) == {'bboxes', 'scores',
+                                                  'labels'}
+        for k in a.keys():
+            assert a[k].shape == b[k].shape and a[k].dtype == b[k].dtype
+        assert a.bboxes.shape == (20, 4)
+        assert torch.isfinite(a.bboxes).all()
+
+
+@pytest.mark.parametrize('two_stage', [False, True])
+def test_deformable_detr_fdr_train_step_and_predict(two_stage):
+    from mmdet.registry import MODELS as MMDET_MODELS
+    from mmdet.structures import DetDataSample
+    from mmengine.structures import InstanceData
+    init_default_scope('mmdet')
+    name = ('deformable-detr-refine-twostage_r50_16xb2-50e_coco.py'
+            if two_stage else 'deformable-detr-refine_r50_16xb2-50e_coco.py')
+    import mmdet
+    cfg = Config.fromfile(
+        osp.join(osp.dirname(mmdet.__file__), '.mim', 'configs',
+                 'deformable_detr', name))
+    m = cfg.model
+    m.type = 'mmkd.DFineDeformableDETR'
+    m.bbox_head.type = 'mmkd.DFineDeformableDETRHead'
+    m.bbox_head.num_classes = 3
+    m.num_queries = 10
+    m.test_cfg.max_per_img = 10
+    m.backbone.update(depth=18, init_cfg=None)
+    m.neck.in_channels = [128, 256, 512]
+    m.encoder.num_layers = 1
+    m.decoder.num_layers = 2
+    torch.manual_seed(0)
+    model = MMDET_MODELS.build(m)
+    model.init_weights()
+    samples = []
+    for i in range(2):
+        s = DetDataSample(metainfo=dict(
+            img_shape=(64, 64), ori_shape=(64, 64), scale_factor=(1., 1.)))
+        s.gt_instances = InstanceData(
+            bboxes=torch.tensor([[4., 8., 30., 40.], [30., 30., 60.,
+                                                      50.]])[:i + 1],
+            labels=torch.tensor([0, 2])[:i + 1])
+        samples.append(s)
+    data = dict(
+        inputs=[torch.randint(0, 255, (3, 64, 64), dtype=torch.uint8)] * 2,
+        data_samples=samples)
+    model.train()
+    losses = model(**model.data_preprocessor(data, True), mode='loss')
+    assert 'd0.loss_ddf' in losses and 'loss_fgl' in losses
+    assert ('enc_loss_cls' in losses) == two_stage
+    total = sum(v for k, v in losses.items() if 'loss' in k)
+    total.backward()
+    assert model.bbox_head.pre_branch[-1].weight.grad is not None
+    model.eval()
+    with torch.no_grad():
+        out = model(**model.data_preprocessor(data, False), mode='predict')
+    assert set(out[0].pred_instances.keys()) == {'bboxes', 'scores',
+                                                 'labels'}
+
+
+@pytest.mark.parametrize('recipe,det,head', [
+    ('dino_fdr_golsd.py', 'DFineDINO', 'DFineDINOHead'),
+    ('deformable_detr_fdr_golsd.py', 'DFineDeformableDETR',
+     'DFineDeformableDETRHead'),
+])
+def test_full_size_recipes_build_from_mmdet_configs(recipe, det, head):
+    """The recipes only retype mmdet's model dict (no copy of it)."""
+    from mmdet.registry import MODELS as MMDET_MODELS
+    init_default_scope('mmdet')
+    cfg = Config.fromfile(osp.join(CFG_DIR, recipe))
+    assert cfg.model.backbone.depth == 50  # the rest is mmdet's
+    cfg.model.backbone.init_cfg = None  # no download
+    model = MMDET_MODELS.build(cfg.model)
+    assert type(model).__name__ == det
+    assert type(model.bbox_head).__name__ == head
+    assert model.bbox_head.project.numel() == 33
+    assert type(model.decoder).__name__.startswith('FDR')

@@ -1,0 +1,207 @@
+"""DWPose two-stage distillation on generated keypoint data.
+
+1. draw the mini COCO-keypoint data (stick figures, 17 COCO keypoints);
+2. train the RTMPose-s teacher and the RTMPose-t student alone
+   (configs/mini/pose/rtmpose_{teacher,student}.py);
+3. DWPose stage 1: the student distilled from the teacher
+   (configs/examples/rtmpose_t_dwpose_stage1_mini.py);
+4. DWPose stage 2: head-aware self-KD of the stage-1 student, ~20% of the
+   stage-1 epochs (configs/examples/rtmpose_t_dwpose_stage2_mini.py);
+5. evaluate every checkpoint with the *plain* config of its architecture
+   (mmpose's CocoMetric: real COCO keypoint AP/AR with OKS, val split) and
+   print one table.
+
+    python tools/demos/dwpose_demo.py [--work-dir work_dirs/dwpose_demo]
+        [--epochs 20] [--stage2-epochs 4] [--num-train 320] [--threads 1]
+
+A phase whose checkpoint already exists in the work dir is not retrained
+(``--retrain`` to redo everything).
+"""
+import argparse
+import contextlib
+import json
+import logging
+import os
+import os.path as osp
+import statistics
+import sys
+import time
+import warnings
+
+import torch
+from mmengine.config import Config
+from mmengine.logging import MMLogger
+
+sys.path.insert(0, osp.dirname(osp.dirname(osp.abspath(__file__))))
+from train import build_runner  # noqa: E402
+
+import mmkd  # noqa: E402,F401
+# the DWPose losses register on import (whether or not the package's
+# losses/__init__.py lists them)
+import mmkd.models.losses.dwpose_feature_loss  # noqa: E402,F401
+import mmkd.models.losses.simcc_logit_loss  # noqa: E402,F401
+from mmkd.datasets import generate_mini_data  # noqa: E402
+
+REPO = osp.dirname(osp.dirname(osp.dirname(osp.abspath(__file__))))
+TEACHER = osp.join(REPO, 'configs/mini/pose/rtmpose_teacher.py')
+STUDENT = osp.join(REPO, 'configs/mini/pose/rtmpose_student.py')
+STAGE1 = osp.join(REPO, 'configs/examples/rtmpose_t_dwpose_stage1_mini.py')
+STAGE2 = osp.join(REPO, 'configs/examples/rtmpose_t_dwpose_stage2_mini.py')
+
+
+def parse_args():
+    p = argparse.ArgumentParser(description=__doc__.split('\n\n')[0])
+    p.add_argument('--work-dir', default='work_dirs/dwpose_demo')
+    p.add_argument('--data-root', default=None,
+                   help='default: <work-dir>/data')
+    p.add_argument('--epochs', type=int, default=20,
+                   help='epochs of the teacher, the plain student and stage 1')
+    p.add_argument('--stage2-epochs', type=int, default=None,
+                   help='default: 20%% of --epochs (DWPose: 60 of 270)')
+    p.add_argument('--num-train', type=int, default=320,
+                   help='training images (about 1.8 persons each)')
+    p.add_argument('--num-val', type=int, default=64)
+    p.add_argument('--batch-size', type=int, default=32)
+    p.add_argument('--threads', type=int, default=1,
+                   help='torch CPU threads (1 is the fastest on a busy '
+                   'shared 2-core machine)')
+    p.add_argument('--retrain', action='store_true')
+    return p.parse_args()
+
+
+def last_checkpoint(work_dir):
+    path = osp.join(work_dir, 'last_checkpoint')
+    if not osp.exists(path):
+        return None
+    with open(path) as f:
+        ckpt = f.read().strip()
+    return ckpt if osp.exists(ckpt) else None
+
+
+def schedule(epochs, warmup_iters=50):
+    return [
+        dict(type='LinearLR', start_factor=1e-3, by_epoch=False, begin=0,
+             end=warmup_iters),
+        dict(type='CosineAnnealingLR', eta_min=1e-3 * 0.05,
+             begin=epochs // 2, end=epochs, T_max=epochs - epochs // 2,
+             by_epoch=True, convert_to_iter_based=True),
+    ]
+
+
+def train(name, cfg_path, work_dir, epochs, args, options=None):
+    """Train one phase (unless its checkpoint exists); -> (checkpoint,
+    minutes, median seconds per iteration)."""
+    ckpt = last_checkpoint(work_dir)
+    stats = osp.join(work_dir, 'demo_stats.json')
+    if ckpt and not args.retrain and osp.exists(stats):
+        print(f'[demo] {name}: reusing {ckpt}', flush=True)
+        with open(stats) as f:
+            s = json.load(f)
+        return ckpt, s['minutes'], s['iter_time']
+    cfg = Config.fromfile(cfg_path)
+    cfg.work_dir = work_dir
+    cfg.train_cfg = dict(by_epoch=True, max_epochs=epochs,
+                         val_interval=epochs + 1)  # evaluated below
+    cfg.val_cfg = cfg.val_dataloader = cfg.val_evaluator = None
+    cfg.train_dataloader.batch_size = args.batch_size
+    cfg.default_hooks.checkpoint = dict(
+        type='CheckpointHook', interval=epochs, max_keep_ckpts=1,
+        save_last=True)
+    cfg.default_hooks.logger = dict(type='LoggerHook', interval=20)
+    cfg.merge_from_dict(options or {})
+    if 'param_scheduler' not in (options or {}):
+        cfg.param_scheduler = schedule(epochs)
+    cfg.log_level = 'WARNING'
+    runner = build_runner(cfg)
+    start = time.time()
+    runner.train()
+    minutes = (time.time() - start) / 60
+    iter_time = statistics.median(
+        runner.message_hub.get_scalar('train/time').data[0].tolist())
+    ckpt = last_checkpoint(work_dir)
+    with open(stats, 'w') as f:
+        json.dump(dict(minutes=minutes, iter_time=iter_time), f)
+    print(f'[demo] {name}: trained in {minutes:.1f} min -> {ckpt}',
+          flush=True)
+    return ckpt, minutes, iter_time
+
+
+def evaluate(name, plain_cfg, ckpt, work_dir):
+    """COCO keypoint metrics of ``ckpt`` loaded into the plain config."""
+    cfg = Config.fromfile(plain_cfg)
+    cfg.work_dir = osp.join(work_dir, 'eval')
+    cfg.load_from = ckpt
+    cfg.log_level = 'WARNING'
+    with open(os.devnull, 'w') as null, contextlib.redirect_stdout(null):
+        metrics = build_runner(cfg).test()  # quiet: COCO eval tables
+    print(f'[demo] {name}: AP {metrics["coco/AP"]:.3f}', flush=True)
+    return metrics
+
+
+def main():
+    args = parse_args()
+    warnings.filterwarnings('ignore')
+    torch.set_num_threads(args.threads)
+    MMLogger.get_current_instance().setLevel(logging.WARNING)
+    stage2_epochs = args.stage2_epochs or max(1, round(args.epochs * 0.2))
+    data_root = osp.abspath(args.data_root or osp.join(args.work_dir, 'data'))
+    os.environ['MMKD_DATA_ROOT'] = data_root
+    info = generate_mini_data(data_root, seed=0, num_train=16, num_val=8,
+                              num_pose_train=args.num_train,
+                              num_pose_val=args.num_val)
+    c = info['counts']
+    print(f'[demo] data in {data_root}: {c["train"]["pose_instances"]} train'
+          f' / {c["val"]["pose_instances"]} val persons', flush=True)
+    wd = {k: osp.abspath(osp.join(args.work_dir, k)) for k in
+          ('teacher', 'student', 'stage1', 'stage2')}
+
+    runs = {}
+    runs['teacher'] = train('teacher RTMPose-s', TEACHER, wd['teacher'],
+                            args.epochs, args)
+    runs['student'] = train('student RTMPose-t', STUDENT, wd['student'],
+                            args.epochs, args)
+    runs['stage1'] = train(
+        'DWPose stage 1', STAGE1, wd['stage1'], args.epochs, args,
+        {'distill.teacher.checkpoint': runs['teacher'][0]})
+    stage1 = runs['stage1'][0]
+    runs['stage2'] = train(
+        'DWPose stage 2', STAGE2, wd['stage2'], stage2_epochs, args, {
+            'distill.teacher.checkpoint': stage1,
+            'distill.student_init.checkpoint': stage1,
+            'param_scheduler': schedule(stage2_epochs, warmup_iters=20),
+        })
+
+    rows = [
+        ('teacher RTMPose-s', TEACHER, 'teacher', args.epochs),
+        ('student RTMPose-t, plain', STUDENT, 'student', args.epochs),
+        ('RTMPose-t after DWPose stage 1', STUDENT, 'stage1', args.epochs),
+        ('RTMPose-t after stage 2', STUDENT, 'stage2',
+         f'+{stage2_epochs}'),
+    ]
+    table = ['| model | epochs | AP | AP50 | AP75 | AR | s / iter | '
+             'train min |', '| --- | ---: | ---: | ---: | ---: | ---: | '
+             '---: | ---: |']
+    results = {}
+    for label, plain_cfg, key, epochs in rows:
+        ckpt, minutes, iter_time = runs[key]
+        m = evaluate(label, plain_cfg, ckpt, wd[key])
+        results[key] = dict(metrics=m, checkpoint=ckpt, minutes=minutes,
+                            iter_time=iter_time)
+        table.append(
+            f'| {label} | {epochs} | {m["coco/AP"]:.3f} | '
+            f'{m["coco/AP .5"]:.3f} | {m["coco/AP .75"]:.3f} | '
+            f'{m["coco/AR"]:.3f} | {iter_time:.3f} | {minutes:.1f} |')
+    table = '\n'.join(table)
+    os.makedirs(args.work_dir, exist_ok=True)
+    with open(osp.join(args.work_dir, 'results.md'), 'w') as f:
+        f.write(table + '\n')
+    with open(osp.join(args.work_dir, 'results.json'), 'w') as f:
+        json.dump(results, f, indent=1, default=float)
+    print(f'\nDWPose on the generated keypoint data ({c["train"]["pose_instances"]}'
+          f' train / {c["val"]["pose_instances"]} val persons; COCO keypoint '
+          f'AP with OKS on val, ground-truth boxes; each checkpoint loaded '
+          f'into the plain RTMPose config)\n{table}')
+
+
+if __name__ == '__main__':
+    main()
