@@ -20,7 +20,7 @@ The extra column "mmpose, teacher.eval()" is mmpose's distiller with its
 teacher put back in eval mode by hand after ``model.train()``: it separates
 what the teacher-BN defect costs from the rest.
 
-    python benchmarks/dwpose_stage1_speed.py                 # mini RTMPose s -> t
+    python benchmarks/dwpose_stage1_speed.py       # mini RTMPose s -> t
     python benchmarks/dwpose_stage1_speed.py --batch-size 64 --iters 30
 """
 import argparse
@@ -213,7 +213,8 @@ def measure_memory(args, variant):
     for line in res.stdout.splitlines():
         if line.startswith('MEMORY '):
             return json.loads(line[7:])
-    raise RuntimeError(f'memory run of {variant} failed:\n{res.stderr[-3000:]}')
+    raise RuntimeError(
+        f'memory run of {variant} failed:\n{res.stderr[-3000:]}')
 
 
 # ------------------------------------------------------------------ main
@@ -292,7 +293,7 @@ def main(argv=None):
         print(f'peak memory ratio mmkd / mmpose: '
               f'{mem["mmkd"]["peak_mib"] / mem["mmpose"]["peak_mib"]:.3f}; '
               f'step increment ratio: '
-              f'{mem["mmkd"]["step_mib"] / max(mem["mmpose"]["step_mib"], 1e-9):.3f}')
+              f'{mem["mmkd"]["step_mib"] / max(mem["mmpose"]["step_mib"], 1e-9):.3f}')  # noqa: E501
     if tmp is not None:
         tmp.cleanup()
 

@@ -115,28 +115,30 @@ def test_idempotent_and_regenerates_on_change(tmp_path):
 # ---------------------------------------------------------------------------
 # real dataset classes + metrics with ground truth as predictions
 # ---------------------------------------------------------------------------
-def _det_cfg(data_root):
+def _det_cfg(data_root, monkeypatch):
     from mmengine import Config
-    os.environ['MMKD_DATA_ROOT'] = data_root
+    monkeypatch.setenv('MMKD_DATA_ROOT', data_root)
     return Config.fromfile(
         osp.join(REPO, 'configs/mini/det/rtmdet_student.py'))
 
 
-def test_mmdet_dataset_and_coco_metric(data_root):
+def test_mmdet_dataset_and_coco_metric(data_root, monkeypatch):
     import torch
     from mmdet.evaluation import CocoMetric
     from mmdet.registry import DATASETS
     from mmdet.utils import register_all_modules
+    from mmengine.registry import DefaultScope
     from pycocotools.coco import COCO
-    register_all_modules()
-    cfg = _det_cfg(data_root)
-    for key in ('train_dataloader', 'val_dataloader'):
-        ds = DATASETS.build(cfg[key].dataset)
-        assert len(ds) == TINY['num_' + key.split('_')[0]]
-        assert ds.metainfo['classes'] == SHAPE_CLASSES
-        item = ds[0]
-        assert item['inputs'].shape[0] == 3
-        assert len(item['data_samples'].gt_instances) > 0
+    register_all_modules(init_default_scope=False)
+    cfg = _det_cfg(data_root, monkeypatch)
+    with DefaultScope.overwrite_default_scope('mmdet'):
+        for key in ('train_dataloader', 'val_dataloader'):
+            ds = DATASETS.build(cfg[key].dataset)
+            assert len(ds) == TINY['num_' + key.split('_')[0]]
+            assert ds.metainfo['classes'] == SHAPE_CLASSES
+            item = ds[0]
+            assert item['inputs'].shape[0] == 3
+            assert len(item['data_samples'].gt_instances) > 0
 
     ann_file = osp.join(data_root, 'annotations/instances_val.json')
     coco = COCO(ann_file)
@@ -167,8 +169,9 @@ def test_mmdet_dataset_and_coco_metric(data_root):
 def test_mmpose_dataset_and_coco_metric(data_root):
     from mmpose.datasets import CocoDataset
     from mmpose.evaluation import CocoMetric
+    from mmengine.registry import DefaultScope
     from mmpose.utils import register_all_modules
-    register_all_modules()
+    register_all_modules(init_default_scope=False)
     pipeline = [
         dict(type='LoadImage'),
         dict(type='GetBBoxCenterScale'),
@@ -176,15 +179,16 @@ def test_mmpose_dataset_and_coco_metric(data_root):
         dict(type='PackPoseInputs')
     ]
     ann_file = 'annotations/person_keypoints_val.json'
-    ds = CocoDataset(
-        data_root=data_root,
-        ann_file=ann_file,
-        data_prefix=dict(img='images/val/'),
-        data_mode='topdown',
-        pipeline=pipeline)
+    with DefaultScope.overwrite_default_scope('mmpose'):
+        ds = CocoDataset(
+            data_root=data_root,
+            ann_file=ann_file,
+            data_prefix=dict(img='images/val/'),
+            data_mode='topdown',
+            pipeline=pipeline)
+        item = ds[0]
     assert ds.metainfo['num_keypoints'] == 17
     assert ds.metainfo['keypoint_id2name'][9] == 'left_wrist'
-    item = ds[0]
     assert tuple(item['inputs'].shape) == (3, 64, 48)
     assert item['data_samples'].gt_instances.keypoints.shape == (1, 17, 2)
 
@@ -206,33 +210,36 @@ def test_mmpose_dataset_and_coco_metric(data_root):
     assert res['coco/AP'] == pytest.approx(1.0)
 
 
-def test_mmseg_dataset_and_iou_metric(data_root):
+def test_mmseg_dataset_and_iou_metric(data_root, monkeypatch):
     from mmengine import Config
     from mmseg.evaluation import IoUMetric
     from mmseg.registry import DATASETS
+    from mmengine.registry import DefaultScope
     from mmseg.utils import register_all_modules
-    register_all_modules()
-    os.environ['MMKD_DATA_ROOT'] = data_root
+    register_all_modules(init_default_scope=False)
+    monkeypatch.setenv('MMKD_DATA_ROOT', data_root)
     cfg = Config.fromfile(
         osp.join(REPO, 'configs/mini/seg/pspnet_r18_student.py'))
-    train = DATASETS.build(cfg.train_dataloader.dataset)
-    assert len(train) == TINY['num_train']
-    crop = tuple(cfg.mini_seg_crop_size)
-    assert tuple(train[0]['inputs'].shape) == (3, ) + crop
-    ds = DATASETS.build(cfg.val_dataloader.dataset)
+    with DefaultScope.overwrite_default_scope('mmseg'):
+        train = DATASETS.build(cfg.train_dataloader.dataset)
+        assert len(train) == TINY['num_train']
+        crop = tuple(cfg.mini_seg_crop_size)
+        assert tuple(train[0]['inputs'].shape) == (3, ) + crop
+        ds = DATASETS.build(cfg.val_dataloader.dataset)
+        items = [ds[i] for i in range(len(ds))]
     assert len(ds) == TINY['num_val']
     assert ds.metainfo['classes'] == ('background', ) + SHAPE_CLASSES
     metric = IoUMetric(iou_metrics=['mIoU'])
     metric.dataset_meta = ds.metainfo
     samples = []
-    for i in range(len(ds)):
-        gt = ds[i]['data_samples'].gt_sem_seg.data
+    for item in items:
+        gt = item['data_samples'].gt_sem_seg.data
         assert gt.shape[-2:] == (TINY['img_size'], ) * 2
         samples.append(
             dict(
                 pred_sem_seg=dict(data=gt[0].clone()),
                 gt_sem_seg=dict(data=gt),
-                img_path=ds[i]['data_samples'].img_path))
+                img_path=item['data_samples'].img_path))
     metric.process({}, samples)
     res = metric.evaluate(len(samples))
     assert res['mIoU'] == pytest.approx(100.0)

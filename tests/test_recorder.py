@@ -76,6 +76,49 @@ def test_stop_early_runs_only_as_far_as_needed():
     assert rec.get(RecordSpec.parse('backbone')).shape == (1, 8, 4, 4)
 
 
+def test_module_called_through_forward_gets_a_hint():
+    """mmdet detectors call ``bbox_head.forward(x)``: no hook fires there;
+    the error says so and names the head's submodules to record instead."""
+
+    class Head(nn.Module):
+
+        def __init__(self):
+            super().__init__()
+            self.cls = nn.Conv2d(8, 2, 1)
+
+        def forward(self, x):
+            return self.cls(x)
+
+    class Detector(nn.Module):
+
+        def __init__(self):
+            super().__init__()
+            self.backbone = nn.Conv2d(3, 8, 1)
+            self.bbox_head = Head()
+
+        def forward(self, x):
+            return self.bbox_head.forward(self.backbone(x))
+
+    det = Detector()
+    rec = ModuleRecorder(det, [RecordSpec.parse('bbox_head')], 'teacher')
+    rec.start()
+    det(torch.randn(1, 3, 4, 4))
+    rec.stop()
+    with pytest.raises(RuntimeError) as err:
+        rec.count_calls()
+    assert "never called ['bbox_head']" in str(err.value)
+    assert "bbox_head.forward()" in str(err.value)
+    assert "['bbox_head.cls']" in str(err.value)
+    with pytest.raises(RuntimeError, match=r'e\.g\. \[\'bbox_head\.cls\'\]'):
+        rec.get(RecordSpec.parse('bbox_head'))
+    # its submodule is hooked fine
+    rec = ModuleRecorder(det, [RecordSpec.parse('bbox_head.cls')])
+    rec.start()
+    det(torch.randn(1, 3, 4, 4))
+    rec.stop()
+    assert rec.get(RecordSpec.parse('bbox_head.cls')).shape == (1, 2, 4, 4)
+
+
 def test_wrong_path_names_closest():
     net = Net()
     with pytest.raises(KeyError) as e:

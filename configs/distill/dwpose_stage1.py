@@ -4,8 +4,10 @@
 # DWPoseDistiller / FeaLoss / KDLoss.
 #
 # Usage (only the teacher has to be named):
-#   _base_ = ['mmpose::body_2d_keypoint/rtmpose/coco/rtmpose-m_8xb256-420e_coco-256x192.py',
-#             'mmkd::distill/dwpose_stage1.py']
+#   _base_ = [
+#       'mmpose::body_2d_keypoint/rtmpose/coco/'
+#       'rtmpose-m_8xb256-420e_coco-256x192.py',
+#       'mmkd::distill/dwpose_stage1.py']
 #   distill = dict(teacher=dict(
 #       config='path/to/rtmpose-l_config.py', checkpoint='rtmpose-l.pth'))
 #

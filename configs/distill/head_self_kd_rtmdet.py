@@ -11,9 +11,10 @@
 #   _base_ = ['mmdet::rtmdet/rtmdet_tiny_8xb32-300e_coco.py',
 #             'mmkd::distill/head_self_kd_rtmdet.py']
 #   trained = 'work_dirs/rtmdet_tiny/epoch_300.pth'
-#   distill = dict(teacher=dict(config='mmdet::rtmdet/rtmdet_tiny_8xb32-300e_coco.py',
-#                               checkpoint=trained),
-#                  student_init=dict(checkpoint=trained))
+#   distill = dict(teacher=dict(
+#       config='mmdet::rtmdet/rtmdet_tiny_8xb32-300e_coco.py',
+#       checkpoint=trained),
+#       student_init=dict(checkpoint=trained))
 #   train_cfg = dict(max_epochs=60)   # a fraction of the original schedule
 runner_type = 'mmkd.DistillRunner'
 distill = dict(

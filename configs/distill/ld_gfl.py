@@ -18,9 +18,6 @@
 # (cls_scores, bbox_preds) output is not recordable on the teacher.)
 # The student's own GFL losses are kept.
 runner_type = 'mmkd.DistillRunner'
-custom_imports = dict(
-    imports=['mmkd', 'mmkd.models.losses.ld_loss'],
-    allow_failed_imports=False)
 distill = dict(
     losses={
         f'ld{i}': dict(

@@ -20,7 +20,8 @@ Layout written under ``root``::
           its ``images`` list only the ``shapes_*`` files.
       annotations/person_keypoints_{train,val}.json   COCO keypoints:
           1 category 'person' with the 17 COCO keypoint names and skeleton;
-          per person ``bbox``, ``keypoints`` (17 * [x, y, v]), ``num_keypoints``,
+          per person ``bbox``, ``keypoints`` (17 * [x, y, v]),
+          ``num_keypoints``,
           ``area`` (= 0.53 * bbox area, mmpose's own default ratio),
           ``iscrowd`` 0; its ``images`` list only the ``person_*`` files.
       seg/images/{train,val}/shapes_*.png  the same scenes as the detection set
@@ -92,7 +93,8 @@ def _background(rng: np.random.Generator, size: int) -> np.ndarray:
     g = int(rng.integers(3, 8))
     low = rng.normal(0, rng.uniform(12, 40), size=(g, g, 3)).astype(np.float32)
     low = cv2.resize(low, (w, h), interpolation=cv2.INTER_CUBIC)
-    grain = rng.normal(0, rng.uniform(3, 16), size=(h, w, 1)).astype(np.float32)
+    grain = rng.normal(0, rng.uniform(3, 16), size=(h, w, 1))
+    grain = grain.astype(np.float32)
     img = base[None, None, :].astype(np.float32) + low + grain
     for _ in range(int(rng.integers(0, 4))):
         p1 = rng.uniform(0, size, 2)
@@ -170,15 +172,17 @@ def _box_iou(a: Sequence[float], b: Sequence[float]) -> float:
 
 def _poly_area(poly: np.ndarray) -> float:
     x, y = poly[:, 0], poly[:, 1]
-    return float(0.5 * abs(np.dot(x, np.roll(y, 1)) - np.dot(y, np.roll(x, 1))))
+    return float(0.5 * abs(np.dot(x, np.roll(y, 1)) -
+                           np.dot(y, np.roll(x, 1))))
 
 
 def _to_png(img: np.ndarray) -> np.ndarray:
     return np.clip(np.round(img), 0, 255).astype(np.uint8)
 
 
-def _draw_shapes_scene(rng: np.random.Generator, size: int, min_objects: int,
-                       max_objects: int) -> Tuple[np.ndarray, np.ndarray, List]:
+def _draw_shapes_scene(
+        rng: np.random.Generator, size: int, min_objects: int,
+        max_objects: int) -> Tuple[np.ndarray, np.ndarray, List]:
     """One shapes scene: (BGR uint8 image, uint8 label map, objects).
 
     objects: list of (class index 0..2, polygon (N, 2) float)."""

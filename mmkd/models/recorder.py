@@ -80,8 +80,12 @@ class ModuleRecorder:
         self.stop_early = False
         self.active = False
         self._handles = []
+        self._submodules: Dict[str, List[str]] = {}
         for key in self.keys:
             module = find_module(model, key[0], owner)
+            self._submodules[key[0]] = [
+                f'{key[0]}.{name}' for name, _ in module.named_modules()
+                if name][:6]
             self._handles.append(
                 module.register_forward_hook(self._make_hook(key)))
 
@@ -120,7 +124,8 @@ class ModuleRecorder:
             raise RuntimeError(
                 f'The {self.owner} forward never called '
                 f'{[k[0] for k in missing]}: these modules are not used in '
-                'the forward mmkd runs, so nothing can be recorded there.')
+                'the forward mmkd runs, so nothing can be recorded there. '
+                + self.not_called_hint(missing[0][0]))
         self.expected_calls = {k: len(v) for k, v in self.records.items()}
 
     def get(self, spec: RecordSpec) -> Any:
@@ -128,7 +133,7 @@ class ModuleRecorder:
         if calls is None:
             raise RuntimeError(
                 f'{self.owner} module {spec.path!r} was not called in this '
-                'forward.')
+                'forward. ' + self.not_called_hint(spec.path))
         value = calls[0] if len(calls) == 1 else list(calls)
         for i in spec.index:
             try:
@@ -140,6 +145,16 @@ class ModuleRecorder:
                     f'{f" of length {len(value)}" if hasattr(value, "__len__") else ""}.'  # noqa: E501
                 ) from e
         return value
+
+    def not_called_hint(self, path: str) -> str:
+        """Why a module may never be called, and what to record instead."""
+        children = self._submodules.get(path)
+        if not children:
+            return ''
+        return (f'If its parent calls `{path}.forward()` (or another method) '
+                'directly, as mmdet detectors do with `bbox_head`, forward '
+                'hooks on it never fire: record one of its submodules '
+                f'instead, e.g. {children}.')
 
     def remove(self) -> None:
         for handle in self._handles:

@@ -15,6 +15,7 @@ import statistics
 import sys
 import time
 
+import torch
 from mmengine.config import Config
 
 sys.path.insert(0, osp.dirname(osp.dirname(osp.abspath(__file__))))
@@ -40,7 +41,16 @@ def run(name: str, cfg_path: str, work_dir: str, epochs: int,
         cfg.train_cfg.max_epochs = epochs
         cfg.train_cfg.val_interval = epochs
         cfg.default_hooks.checkpoint.interval = epochs
+        for sched in cfg.param_scheduler:  # epoch-based ones end with it
+            if sched.get('by_epoch', True):
+                sched.end = epochs
+                if 'T_max' in sched:
+                    sched.T_max = epochs
     cfg.merge_from_dict(options)
+    # mmengine keeps one visualizer per name for the whole process: a second
+    # runner with mmdet's name ('visualizer') would write its scalars into
+    # the first run's folder
+    cfg.visualizer.name = f'visualizer_{osp.basename(work_dir)}'
     runner = build_runner(cfg)
     start = time.time()
     runner.train()
@@ -62,7 +72,11 @@ def main() -> None:
     parser.add_argument('--data-root', default='data/mini')
     parser.add_argument('--epochs', type=int, default=0,
                         help='override every run\'s epochs (0: configs)')
+    parser.add_argument('--threads', type=int, default=1,
+                        help='torch threads (more are slower on a shared '
+                        '2-core machine)')
     args = parser.parse_args()
+    torch.set_num_threads(args.threads)
 
     os.environ['MMKD_DATA_ROOT'] = osp.abspath(args.data_root)
     info = generate_mini_data(args.data_root, seed=0)

@@ -8,7 +8,7 @@
 #
 # Data root: $MMKD_DATA_ROOT (default data/mini, relative to the working dir);
 # write it with
-#   python -c "from mmkd.datasets import generate_mini_data as g; g('data/mini')"
+#   python tools/make_mini_data.py
 mini_pose_data_root = '{{$MMKD_DATA_ROOT:data/mini}}/'
 
 # (w, h); small for CPU. The SimCC sigmas are RTMPose's (4.9, 5.66) at

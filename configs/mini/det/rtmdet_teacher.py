@@ -1,5 +1,9 @@
 # RTMDet teacher for mmkd's mini shapes data: an RTMDet-s-sized model
-# (deepen 0.33, widen 0.5) trained from scratch on CPU in a few minutes.
+# (deepen 0.33, widen 0.5, 8.9 M params) trained from scratch on CPU.
+# Measured (12 epochs = 480 iterations of 8 images at 128 px, 1 torch
+# thread): bbox mAP 0.25 (seed 0) in 7.6 min while the 2 cores were shared
+# by ~6 busy processes (~5 min on a lighter load); at this length mAP moves
+# by about +-0.1 with the seed.
 #   python tools/make_mini_data.py             # once: data/mini
 #   python tools/train.py configs/mini/det/rtmdet_teacher.py
 # The user's model config is mmdet's own rtmdet_tiny; only sizes, data and

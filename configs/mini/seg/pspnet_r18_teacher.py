@@ -1,6 +1,9 @@
 # Semantic segmentation teacher on mmkd's mini shapes data: mmseg's own
 # PSPNet R-18-D8 config (ResNetV1c-18, dilated, output stride 8), from
-# scratch, 96x96 crops, a short CPU schedule.
+# scratch, 96x96 crops, a short CPU schedule. Measured (400 iterations of
+# 8 crops, 1 torch thread, shared 2 cores): 4.8 min, mIoU 32.9 (background
+# 85, shapes 10-23); the half-width student: 2.1 min, mIoU 30.4. Segmenting
+# from scratch is slow here: the student reached 39 mIoU after 1000 iters.
 #   python tools/make_mini_data.py             # once: data/mini
 #   python tools/train.py configs/mini/seg/pspnet_r18_teacher.py
 _base_ = [

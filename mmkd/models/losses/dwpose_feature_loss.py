@@ -17,7 +17,8 @@ class DWPoseFeatureLoss(nn.Module):
     .. math::
 
         L = \\alpha \\cdot \\frac{1}{N} \\sum_{n,c,h,w}
-            \\big(\\mathrm{align}(F^s) - F^t\\big)^2 \\cdot \\mathrm{loss\\_weight}
+            \\big(\\mathrm{align}(F^s) - F^t\\big)^2
+            \\cdot \\mathrm{loss\\_weight}
 
     with ``N`` the batch size and ``alpha = 7e-5`` (the paper's
     ``5e-5 / (C H W)`` mean is the same loss with the constant folded in).
