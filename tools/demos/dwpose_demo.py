@@ -38,7 +38,7 @@ import time
 import warnings
 
 import torch
-from mmengine.config import Config
+from mmengine.config import Config, ConfigDict
 from mmengine.logging import MMLogger
 
 sys.path.insert(0, osp.dirname(osp.dirname(osp.abspath(__file__))))
@@ -79,6 +79,11 @@ def parse_args():
     p.add_argument('--threads', type=int, default=1,
                    help='torch CPU threads (1 is the fastest on a busy '
                    'shared 2-core machine)')
+    p.add_argument('--no-ablation', action='store_true',
+                   help='skip the stage 1 + 2 run without the feature loss')
+    p.add_argument('--mmpose-reference', action='store_true',
+                   help="also train mmpose's own DWPoseDistiller (stage 1, "
+                   'as mmpose ships it) on the same pair')
     p.add_argument('--retrain', action='store_true')
     return p.parse_args()
 
@@ -102,9 +107,10 @@ def schedule(epochs, warmup_iters=50):
     ]
 
 
-def train(name, cfg_path, work_dir, epochs, args, options=None):
+def train(name, cfg_path, work_dir, epochs, args, options=None, edit=None):
     """Train one phase (unless its checkpoint exists); -> (checkpoint,
-    minutes, median seconds per iteration)."""
+    minutes, median seconds per iteration). ``edit(cfg)`` changes the config
+    beyond what ``options`` can."""
     ckpt = last_checkpoint(work_dir)
     stats = osp.join(work_dir, 'demo_stats.json')
     if ckpt and not args.retrain and osp.exists(stats):
@@ -123,6 +129,8 @@ def train(name, cfg_path, work_dir, epochs, args, options=None):
         save_last=True)
     cfg.default_hooks.logger = dict(type='LoggerHook', interval=20)
     cfg.merge_from_dict(options or {})
+    if edit is not None:
+        edit(cfg)
     if 'param_scheduler' not in (options or {}):
         cfg.param_scheduler = schedule(epochs)
     cfg.log_level = 'WARNING'
@@ -133,11 +141,55 @@ def train(name, cfg_path, work_dir, epochs, args, options=None):
     iter_time = statistics.median(
         runner.message_hub.get_scalar('train/time').data[0].tolist())
     ckpt = last_checkpoint(work_dir)
+    if cfg.model.type == 'DWPoseDistiller':  # keep its student only
+        state = torch.load(ckpt, map_location='cpu', weights_only=False)
+        state['state_dict'] = {
+            k[len('student.'):]: v for k, v in state['state_dict'].items()
+            if k.startswith('student.')}
+        ckpt = osp.join(work_dir, 'student_only.pth')
+        torch.save(state, ckpt)
+        with open(osp.join(work_dir, 'last_checkpoint'), 'w') as f:
+            f.write(ckpt)
     with open(stats, 'w') as f:
         json.dump(dict(minutes=minutes, iter_time=iter_time), f)
     print(f'[demo] {name}: trained in {minutes:.1f} min -> {ckpt}',
           flush=True)
     return ckpt, minutes, iter_time
+
+
+def stage2_options(stage1_ckpt, epochs):
+    return {
+        'distill.teacher.checkpoint': stage1_ckpt,
+        'distill.student_init.checkpoint': stage1_ckpt,
+        'param_scheduler': schedule(epochs, warmup_iters=20),
+    }
+
+
+def drop_feature_loss(cfg):
+    del cfg.distill.losses['fea']
+    cfg.distill.schedules = [
+        dict(type='LinearDecayWeight', losses=['logit_x', 'logit_y'])]
+
+
+def mmpose_distiller(cfg, teacher_cfg, teacher_ckpt):
+    """The student config's data and schedule around mmpose 1.3.2's own
+    DWPoseDistiller with DWPose's stage-1 losses (its teacher BatchNorm
+    goes back to train mode under ``model.train()``, as shipped)."""
+    student = Config.fromfile(STUDENT).model
+    teacher = Config.fromfile(teacher_cfg).model
+    cfg.model = ConfigDict(
+        type='DWPoseDistiller', two_dis=False, teacher_cfg=teacher_cfg,
+        student_cfg=STUDENT, teacher_pretrained=teacher_ckpt,
+        data_preprocessor=student.data_preprocessor,
+        distill_cfg=[
+            dict(methods=[dict(
+                type='FeaLoss', name='loss_fea', use_this=True,
+                # CSPNeXt's last stage: 1024 x widen_factor channels
+                student_channels=int(1024 * student.backbone.widen_factor),
+                teacher_channels=int(1024 * teacher.backbone.widen_factor),
+                alpha_fea=7e-5)]),
+            dict(methods=[dict(type='KDLoss', name='loss_logit',
+                               use_this=True, weight=0.1)])])
 
 
 def evaluate(name, plain_cfg, ckpt, work_dir):
@@ -183,14 +235,9 @@ def main():
         'DWPose stage 1', STAGE1, wd['stage1'], args.epochs, args,
         {'distill.teacher.config': teacher_cfg,
          'distill.teacher.checkpoint': runs['teacher'][0]})
-    stage1 = runs['stage1'][0]
     runs['stage2'] = train(
-        'DWPose stage 2', STAGE2, wd['stage2'], stage2_epochs, args, {
-            'distill.teacher.checkpoint': stage1,
-            'distill.student_init.checkpoint': stage1,
-            'param_scheduler': schedule(stage2_epochs, warmup_iters=20),
-        })
-
+        'DWPose stage 2', STAGE2, wd['stage2'], stage2_epochs, args,
+        stage2_options(runs['stage1'][0], stage2_epochs))
     rows = [
         (teacher_name, teacher_cfg, 'teacher', teacher_epochs),
         ('student RTMPose-t, plain', STUDENT, 'student', args.epochs),
@@ -198,6 +245,35 @@ def main():
         ('RTMPose-t after stage 2', STUDENT, 'stage2',
          f'+{stage2_epochs}'),
     ]
+
+    if not args.no_ablation:  # the same two stages without the feature loss
+        for k in ('stage1_logit', 'stage2_logit'):
+            wd[k] = wd[k[:6]] + '_logit_only'
+        runs['stage1_logit'] = train(
+            'DWPose stage 1, logit loss only', STAGE1, wd['stage1_logit'],
+            args.epochs, args,
+            {'distill.teacher.config': teacher_cfg,
+             'distill.teacher.checkpoint': runs['teacher'][0]},
+            edit=drop_feature_loss)
+        runs['stage2_logit'] = train(
+            'DWPose stage 2 (logit-only stage 1)', STAGE2,
+            wd['stage2_logit'], stage2_epochs, args,
+            stage2_options(runs['stage1_logit'][0], stage2_epochs))
+        rows += [('RTMPose-t after stage 1, logit loss only', STUDENT,
+                  'stage1_logit', args.epochs),
+                 ('RTMPose-t after stage 2 of that', STUDENT, 'stage2_logit',
+                  f'+{stage2_epochs}')]
+
+    if args.mmpose_reference:
+        wd['mmpose'] = osp.join(osp.abspath(args.work_dir),
+                                f'mmpose_stage1_from_{tag}')
+        runs['mmpose'] = train(
+            "mmpose's DWPoseDistiller stage 1", STUDENT, wd['mmpose'],
+            args.epochs, args,
+            edit=lambda cfg: mmpose_distiller(cfg, teacher_cfg,
+                                              runs['teacher'][0]))
+        rows.append(("RTMPose-t after mmpose's DWPoseDistiller stage 1",
+                     STUDENT, 'mmpose', args.epochs))
     table = ['| model | epochs | AP | AP50 | AP75 | AR | s / iter | '
              'train min |', '| --- | ---: | ---: | ---: | ---: | ---: | '
              '---: | ---: |']
