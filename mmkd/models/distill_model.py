@@ -283,7 +283,7 @@ class DistillModel(BaseModel):
 
     def _distill_losses(self, data_samples: Any,
                         names: Optional[List[str]] = None) -> Dict[str, Tensor]:
-        losses = {}
+        losses, inputs = {}, {}
         for name in names if names is not None else list(self.loss_cfgs):
             student = self.student_recorder.get(self.student_specs[name])
             teacher = self.teacher_recorder.get(self.teacher_specs[name])
@@ -303,16 +303,28 @@ class DistillModel(BaseModel):
                     f'distill.losses.{name} ({type(loss_module).__name__}) '
                     f'failed on student {_describe(student)} and teacher '
                     f'{_describe(teacher)}: {e}') from e
-            loss = loss * self.loss_factors[name]
+            losses[f'distill.loss_{name}'] = loss * self.loss_factors[name]
+            inputs[name] = (student, teacher)
+        self._check_finite(losses, inputs)
+        return losses
+
+    def _check_finite(self, losses: Dict[str, Tensor],
+                      inputs: Dict[str, tuple]) -> None:
+        """Raise :class:`DistillLossError` naming the first NaN/Inf loss
+        (one host-device sync for all of them)."""
+        if not losses or torch.isfinite(torch.stack(
+                [v.detach().float().sum() for v in losses.values()])).all():
+            return
+        for name, (student, teacher) in inputs.items():
+            loss = losses[f'distill.loss_{name}']
             if not torch.isfinite(loss).all():
                 raise DistillLossError(
-                    name, f'distill.loss_{name} is {loss.item()} (student '
-                    f'{self.student_specs[name]} {_describe(student)}, '
-                    f'teacher {self.teacher_specs[name]} '
-                    f'{_describe(teacher)}). Training stopped; the last good '
-                    'state was saved as a checkpoint.')
-            losses[f'distill.loss_{name}'] = loss
-        return losses
+                    name, f'distill.loss_{name} is {loss.sum().item()} '
+                    f'(student {self.student_specs[name]} '
+                    f'{_describe(student)}, teacher '
+                    f'{self.teacher_specs[name]} {_describe(teacher)}). '
+                    'Training stopped; the last good state was saved as a '
+                    'checkpoint.')
 
     def loss(self, inputs: Tensor, data_samples: Any) -> Dict[str, Tensor]:
         """Student losses plus the active distillation losses."""
