@@ -7,6 +7,7 @@
    (bbox mAP, AP50, time per training iteration); plot the training losses.
 
     python tools/demos/kd_demo.py [--work-dir work_dirs/demo] [--epochs N]
+        [--seeds 0 1 2]
 """
 import argparse
 import os
@@ -66,12 +67,22 @@ def run(name: str, cfg_path: str, work_dir: str, epochs: int,
                 ckpt=ckpt)
 
 
+def work_dir_of(args, name: str, seed: int) -> str:
+    base = osp.join(args.work_dir, name.replace(' + ', '_').lower())
+    if name == 'teacher' or seed == args.seeds[0]:
+        return base
+    return f'{base}_seed{seed}'
+
+
 def main() -> None:
     parser = argparse.ArgumentParser(description=__doc__.split('\n')[0])
     parser.add_argument('--work-dir', default='work_dirs/demo')
     parser.add_argument('--data-root', default='data/mini')
     parser.add_argument('--epochs', type=int, default=0,
                         help='override every run\'s epochs (0: configs)')
+    parser.add_argument('--seeds', type=int, nargs='+', default=[0],
+                        help='train the two students with each seed; their '
+                        'rows then give the mean and each seed\'s mAP')
     parser.add_argument('--threads', type=int, default=1,
                         help='torch threads (more are slower on a shared '
                         '2-core machine)')
@@ -82,29 +93,40 @@ def main() -> None:
     info = generate_mini_data(args.data_root, seed=0)
     print(f'[demo] data in {args.data_root}: {info.get("counts", info)}')
 
-    results = {}
+    results = {}  # name -> one result per seed (the teacher: seed 0 only)
     for name, cfg_path in CONFIGS.items():
-        work_dir = osp.join(args.work_dir, name.replace(' + ', '_').lower())
-        options = {}
-        if 'PKD' in name:
-            options = {'distill.teacher.checkpoint': results['teacher']['ckpt']}
-        results[name] = run(name, cfg_path, work_dir, args.epochs, options)
+        for seed in ([0] if name == 'teacher' else args.seeds):
+            options = {'randomness.seed': seed}
+            if 'PKD' in name:
+                options['distill.teacher.checkpoint'] = (
+                    results['teacher'][0]['ckpt'])
+            results.setdefault(name, []).append(run(
+                name, cfg_path, work_dir_of(args, name, seed), args.epochs,
+                options))
 
-    rows = ['| model | bbox mAP | AP50 | s / iter (median) | train min |',
-            '| --- | ---: | ---: | ---: | ---: |']
-    for name, r in results.items():
-        rows.append(f'| {name} | {r["mAP"]:.3f} | {r["AP50"]:.3f} | '
-                    f'{r["iter_time"]:.3f} | {r["minutes"]:.1f} |')
+    several = len(args.seeds) > 1
+    rows = ['| model | bbox mAP | AP50 | s / iter (median) | train min |' +
+            (' mAP per seed |' if several else ''),
+            '| --- | ---: | ---: | ---: | ---: |' + (' --- |' if several
+                                                     else '')]
+    for name, runs in results.items():
+        mean = {k: statistics.mean(r[k] for r in runs)
+                for k in ('mAP', 'AP50', 'iter_time', 'minutes')}
+        rows.append(f'| {name} | {mean["mAP"]:.3f} | {mean["AP50"]:.3f} | '
+                    f'{mean["iter_time"]:.3f} | {mean["minutes"]:.1f} |' +
+                    (' ' + ', '.join(f'{r["mAP"]:.3f}' for r in runs) + ' |'
+                     if several else ''))
     table = '\n'.join(rows)
     plot = plot_losses(
-        {name: osp.join(args.work_dir, name.replace(' + ', '_').lower())
-         for name in CONFIGS},
+        {name: work_dir_of(args, name, args.seeds[0]) for name in CONFIGS},
         osp.join(args.work_dir, 'losses.png'),
         keys=['loss', 'loss_cls', 'loss_bbox', 'distill.loss_pkd_fpn0'])
     with open(osp.join(args.work_dir, 'results.md'), 'w') as f:
         f.write(table + '\n')
     print('\nmmkd demo: RTMDet on the generated mini shapes data '
-          '(COCO bbox metric, val split)\n' + table)
+          '(COCO bbox metric, val split' +
+          (f'; students: mean over seeds {args.seeds}' if several else '') +
+          ')\n' + table)
     print(f'\nloss curves: {plot}\ntable: '
           f'{osp.join(args.work_dir, "results.md")}')
 
