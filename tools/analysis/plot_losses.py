@@ -39,11 +39,13 @@ def plot_losses(runs: Dict[str, str], out: str,
                        if 'loss' in k})
     fig, axes = plt.subplots(1, len(keys), figsize=(4.5 * len(keys), 3.6),
                              squeeze=False)
+    colors = plt.rcParams['axes.prop_cycle'].by_key()['color']
     for ax, key in zip(axes[0], keys):
-        for label, rs in records.items():
+        for i, (label, rs) in enumerate(records.items()):
             points = [(r['iter'], r[key]) for r in rs if key in r]
-            if points:
-                ax.plot(*zip(*points), label=label)
+            if points:  # one colour per run in every panel
+                ax.plot(*zip(*points), label=label,
+                        color=colors[i % len(colors)])
         ax.set_title(key)
         ax.set_xlabel('iteration')
         ax.grid(alpha=0.3)
