@@ -143,7 +143,7 @@ def saved_activation_bytes(model, optim, data) -> int:
             ptr = storage.data_ptr()
             if ptr not in params:
                 seen[ptr] = storage.nbytes()
-        except (RuntimeError, NotImplementedError):
+        except (RuntimeError, NotImplementedError):  # no plain storage
             seen[id(t)] = t.numel() * t.element_size()
         return t
 

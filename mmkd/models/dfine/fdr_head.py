@@ -68,16 +68,26 @@ class FDRHeadMixin:
 
     _enc_in_union = False  # encoder outputs occupy the query slots
 
-    def _fdr_setup(self, num_bins: int, up: float, reg_scale: float,
-                   loss_fgl: Optional[dict], loss_ddf: Optional[dict],
-                   union_matching: Optional[bool]) -> None:
+    def __init__(self,
+                 *args,
+                 num_bins: int = 32,
+                 up: float = 0.5,
+                 reg_scale: float = 4.0,
+                 loss_fgl: Optional[dict] = dict(
+                     type='mmkd.FGLLoss', loss_weight=0.15),
+                 loss_ddf: Optional[dict] = dict(
+                     type='mmkd.DDFLoss', temperature=5.0, loss_weight=1.5),
+                 union_matching: Optional[bool] = None,
+                 **kwargs) -> None:
+        # set before the mmdet head's __init__, which calls _init_layers
         self.num_bins = num_bins
         self.up = up
         self.reg_scale = reg_scale
-        self._loss_fgl_cfg = loss_fgl
-        self._loss_ddf_cfg = loss_ddf
+        self._loss_fgl_cfg = copy.deepcopy(loss_fgl)
+        self._loss_ddf_cfg = copy.deepcopy(loss_ddf)
         self.union_matching = (loss_ddf is not None
                                if union_matching is None else union_matching)
+        super().__init__(*args, **kwargs)
 
     # ------------------------------------------------------------------
     # layers
@@ -425,21 +435,6 @@ class DFineDINOHead(FDRHeadMixin, DINOHead):
 
     _enc_in_union = True  # DINO's encoder outputs are the queries' proposals
 
-    def __init__(self,
-                 *args,
-                 num_bins: int = 32,
-                 up: float = 0.5,
-                 reg_scale: float = 4.0,
-                 loss_fgl: Optional[dict] = dict(
-                     type='mmkd.FGLLoss', loss_weight=0.15),
-                 loss_ddf: Optional[dict] = dict(
-                     type='mmkd.DDFLoss', temperature=5.0, loss_weight=1.5),
-                 union_matching: Optional[bool] = None,
-                 **kwargs) -> None:
-        self._fdr_setup(num_bins, up, reg_scale, copy.deepcopy(loss_fgl),
-                        copy.deepcopy(loss_ddf), union_matching)
-        super().__init__(*args, **kwargs)
-
     def loss(self, hidden_states: Tensor, references: List[Tensor],
              enc_outputs_class: Tensor, enc_outputs_coord: Tensor,
              batch_data_samples: SampleList, dn_meta: Dict[str, int],
@@ -543,21 +538,6 @@ class DFineDeformableDETRHead(FDRHeadMixin, DeformableDETRHead):
     :class:`DFineDeformableDETR` (``with_box_refine=True``; two-stage or
     not). The two-stage encoder loss stays mmdet's (class-agnostic, own
     matching: its proposals are not the decoder's query slots)."""
-
-    def __init__(self,
-                 *args,
-                 num_bins: int = 32,
-                 up: float = 0.5,
-                 reg_scale: float = 4.0,
-                 loss_fgl: Optional[dict] = dict(
-                     type='mmkd.FGLLoss', loss_weight=0.15),
-                 loss_ddf: Optional[dict] = dict(
-                     type='mmkd.DDFLoss', temperature=5.0, loss_weight=1.5),
-                 union_matching: Optional[bool] = None,
-                 **kwargs) -> None:
-        self._fdr_setup(num_bins, up, reg_scale, copy.deepcopy(loss_fgl),
-                        copy.deepcopy(loss_ddf), union_matching)
-        super().__init__(*args, **kwargs)
 
     def loss(self, hidden_states: Tensor, references: List[Tensor],
              enc_outputs_class: Tensor, enc_outputs_coord: Tensor,
