@@ -154,6 +154,12 @@ def test_ld_recipe_through_distill_runner(mini_data, tmp_path):
     torch.manual_seed(0)
     teacher = MODELS.build(Config.fromfile(str(gfl)).model)
     teacher.init_weights()
+    # A fresh head's box logits are ~0, and on a 1x1 map of the coarsest
+    # level (GroupNorm of one value per group gives 0) exactly its bias, 0:
+    # uniform bins for teacher and student alike, KL ~1e-8 of either sign.
+    # Distinct teacher distributions make the distillation loss clearly > 0.
+    torch.nn.init.normal_(teacher.bbox_head.gfl_reg.weight, std=0.5)
+    torch.nn.init.normal_(teacher.bbox_head.gfl_reg.bias, std=0.5)
     ckpt = tmp_path / 'teacher.pth'
     torch.save(dict(state_dict=teacher.state_dict()), str(ckpt))
 
