@@ -15,7 +15,12 @@ ROOT=$(cd "$(dirname "${BASH_SOURCE[0]}")/.." && pwd)
 VENV=${MMKD_VENV:-$ROOT/.venv}
 PYTHON=${PYTHON:-python3.11}
 CACHE=${MMKD_CACHE:-$HOME/.cache/mmkd}
-STAMP="$VENV/.mmkd-stack-$(cat "$ROOT/requirements/stack.txt" "$ROOT/requirements/runtime.txt" "$ROOT/requirements/tests.txt" | sha1sum | cut -c1-12)"
+# Every path absolute once: later steps cd into the mmcv source.
+abspath() { case "$1" in /*) echo "$1" ;; *) echo "$PWD/$1" ;; esac; }
+VENV=$(abspath "$VENV")
+CACHE=$(abspath "$CACHE")
+# The stack steps run again whenever this script or a requirements file changes.
+STAMP="$VENV/.mmkd-stack-$(cat "$ROOT/tools/setup_env.sh" "$ROOT"/requirements/*.txt | sha1sum | cut -c1-12)"
 
 log() { echo "[setup_env] $*"; }
 
@@ -59,11 +64,13 @@ if [ ! -f "$STAMP" ]; then
 fi
 
 log "installing mmkd (editable)"
+# The package installs mmkd_scope_hook.pth: `mmkd::` config paths resolve in
+# every script (mmdet's own tools/train.py too).
 $PIP install -q --no-deps --no-build-isolation -e "$ROOT"
-# `mmkd::` config paths for every script (mmdet's own tools/train.py too)
-"$VENV/bin/python" -c "from mmkd.utils.scope_hook import install; print('installed', install())"
 "$VENV/bin/python" - <<'PY'
-import mmcv, mmdet, mmpose, mmseg, mmengine, torch, mmkd
+import mmengine.config.utils as config_utils
+assert 'mmkd' in config_utils.MODULE2PACKAGE, 'mmkd_scope_hook.pth is not active'
+import albumentations, mmcv, mmdet, mmpose, mmseg, mmengine, torch, mmkd
 from mmcv.ops import nms  # noqa: F401  (compiled ops present)
 print(f'[setup_env] torch {torch.__version__}, mmengine {mmengine.__version__}, '
       f'mmcv {mmcv.__version__}, mmdet {mmdet.__version__}, '

@@ -17,7 +17,9 @@ from train import build_runner, load_config  # noqa: E402  (tools/ on path)
 
 def parse_args() -> argparse.Namespace:
     parser = argparse.ArgumentParser(description='Test (evaluate) a model')
-    parser.add_argument('config', help='test config file path')
+    parser.add_argument(
+        'config', help='test config: a file path or a scoped path such as '
+        'mmkd::dfine/dino_fdr_golsd.py')
     parser.add_argument('checkpoint', help='checkpoint file')
     parser.add_argument('--work-dir', help='the dir to save logs and metrics')
     parser.add_argument('--out', help='dump the metrics to this json file')

@@ -12,11 +12,14 @@ from mmengine.registry import RUNNERS
 from mmengine.runner import Runner
 
 import mmkd  # noqa: F401  (registers the distillation runner and models)
+from mmkd.models.teacher import load_config as load_any_config
 
 
 def parse_args() -> argparse.Namespace:
     parser = argparse.ArgumentParser(description='Train (and distill) a model')
-    parser.add_argument('config', help='train config file path')
+    parser.add_argument(
+        'config', help='train config: a file path or a scoped path such as '
+        'mmkd::dfine/dino_fdr_golsd.py or mmdet::rtmdet/x.py')
     parser.add_argument('--work-dir', help='the dir to save logs and models')
     parser.add_argument('--amp', action='store_true',
                         help='enable automatic mixed precision training')
@@ -52,15 +55,15 @@ def build_runner(cfg: Config) -> Runner:
 def load_config(args: argparse.Namespace) -> Config:
     """The config of ``args.config`` with the command line's options, the
     launcher and the work dir (default ``work_dirs/<config name>``)."""
-    cfg = Config.fromfile(args.config)
+    cfg = load_any_config(args.config, 'train')  # a path or 'mmdet::x.py'
     cfg.launcher = args.launcher
     if args.cfg_options is not None:
         cfg.merge_from_dict(args.cfg_options)
     if args.work_dir is not None:
         cfg.work_dir = args.work_dir
     elif cfg.get('work_dir') is None:
-        cfg.work_dir = osp.join('./work_dirs',
-                                osp.splitext(osp.basename(args.config))[0])
+        name = osp.splitext(osp.basename(args.config.split('::')[-1]))[0]
+        cfg.work_dir = osp.join('./work_dirs', name)
     return cfg
 
 

@@ -6,13 +6,14 @@ mmengine 0.10 only resolves ``pkg::path`` for packages in its hard-coded
 cannot read ``_base_ = ['mmkd::distill/x.py']`` by themselves; and with an
 editable install mmengine looks for mmkd's configs in site-packages; and
 mmpose's ``tools/train.py`` builds a plain Runner whatever the config says.
-A one-line ``mmkd_scope_hook.pth`` in site-packages that runs this file
-adds ``'mmkd'`` to that table the moment ``mmengine.config.utils`` is
-imported, finds mmkd where Python imports it from, and routes configs with a ``distill`` key to mmkd's DistillRunner
-(nothing is imported at start-up; mmkd itself only when such a config
-is run).
-
-    python -c "from mmkd.utils.scope_hook import install; install()"
+A one-line ``mmkd_scope_hook.pth`` in site-packages (installed with the
+package by ``pip install .`` or ``pip install -e .``, removed by
+``pip uninstall mmkd``) runs this file at interpreter start. It adds
+``'mmkd'`` to that table the moment ``mmengine.config.utils`` is imported,
+finds mmkd where Python imports it from, and routes configs with a
+``distill`` key to mmkd's DistillRunner (nothing is imported at start-up;
+mmkd itself only when such a config is run). The line finds mmkd without
+importing it and does nothing when mmkd is not installed.
 
 This module must not import mmkd or mmengine: it runs at interpreter start.
 """
@@ -112,20 +113,23 @@ def activate() -> None:
         sys.meta_path.insert(0, _ScopeFinder())
 
 
+# The one line of ``mmkd_scope_hook.pth``: find mmkd (without importing it)
+# and run this file from there; nothing at all when mmkd is not installed.
+PTH_LINE = (
+    "import importlib.util as u, os.path as o; s = u.find_spec('mmkd'); "
+    "p = s and s.origin and o.join(o.dirname(s.origin), 'utils', "
+    "'scope_hook.py'); f = p and o.isfile(p) and u.spec_from_file_location("
+    "'mmkd_scope_hook', p); m = f and u.module_from_spec(f); "
+    "f and (f.loader.exec_module(m), m.activate())\n")
+
+
 def install(site_dir: str = None) -> str:
     """Write ``mmkd_scope_hook.pth`` into ``site_dir`` (default: the running
-    environment's purelib). Its one line runs this very file (so an editable
-    install always runs the current source) and does nothing if the file has
-    gone."""
-    import os.path as osp
+    environment's purelib). Only needed where mmkd was put on the path
+    without pip, which installs this file itself."""
     import sysconfig
     site_dir = site_dir or sysconfig.get_paths()['purelib']
-    source = osp.abspath(__file__)
-    line = (f"import os, importlib.util as u; p = r'{source}'; "
-            "s = os.path.isfile(p) and u.spec_from_file_location("
-            "'mmkd_scope_hook', p); m = s and u.module_from_spec(s); "
-            's and (s.loader.exec_module(m), m.activate())\n')
     pth = osp.join(site_dir, 'mmkd_scope_hook.pth')
     with open(pth, 'w') as f:
-        f.write(line)
+        f.write(PTH_LINE)
     return pth
