@@ -349,3 +349,39 @@ def test_unknown_schedule_loss_name(tmp_path):
         dict(type='LinearDecayWeight', losses=['nope'])]))
     with pytest.raises(KeyError, match='nope'):
         runner.train()
+
+
+def test_teacher_autocast_bf16_close_to_fp32(tmp_path):
+    """distill.teacher.autocast='bf16': the teacher runs in bf16, the loss
+    is fp32 and close to the fp32 teacher's."""
+    ckpt = train_teacher(tmp_path)
+    data = dict(inputs=ToyDataset(4).x, data_samples=[0, 1, 0, 1])
+
+    def distill_loss(autocast):
+        torch.manual_seed(0)
+        model = DistillModel(
+            student=dict(type='ToyNet', width=4),
+            teacher=dict(config=dict(model=dict(type='ToyNet', width=8)),
+                         checkpoint=ckpt, autocast=autocast),
+            losses=dict(feat=dict(type='MSELoss', student='backbone',
+                                  teacher='backbone')))
+        model.setup(data)
+        dtypes = []
+        model.teacher.backbone[0].register_forward_hook(  # the conv
+            lambda m, i, out: dtypes.append(out.dtype))
+        loss = model.loss(data['inputs'], data['data_samples'])
+        loss['distill.loss_feat'].backward()
+        grad = model.connectors['feat'].layers[0].weight.grad
+        assert grad is not None and torch.isfinite(grad).all()
+        return loss['distill.loss_feat'], dtypes
+
+    fp32, dtypes = distill_loss(None)
+    assert dtypes == [torch.float32]
+    bf16, dtypes = distill_loss('bf16')
+    assert dtypes == [torch.bfloat16]
+    assert bf16.dtype == torch.float32
+    assert torch.allclose(bf16, fp32, rtol=2e-2), (bf16, fp32)
+    with pytest.raises(ValueError, match='autocast'):
+        DistillModel(student=dict(type='ToyNet', width=4),
+                     teacher=dict(config={}, checkpoint=ckpt,
+                                  autocast='fp8'))

@@ -17,6 +17,7 @@ import time
 sys.path.insert(0, osp.dirname(osp.dirname(osp.abspath(__file__))))
 
 from mmkd.datasets.mini_data import generate_mini_data  # noqa: E402
+from mmkd.datasets.mini_kitti import generate_mini_kitti  # noqa: E402
 
 
 def parse_args(argv=None):
@@ -40,6 +41,11 @@ def parse_args(argv=None):
                    help='side of the square images in pixels')
     p.add_argument('--min-objects', type=int, default=2)
     p.add_argument('--max-objects', type=int, default=6)
+    p.add_argument('--kitti-train', type=int, default=0,
+                   help='KITTI-format point clouds for training, written '
+                   'to <root>/kitti (PointDistiller; 0: none)')
+    p.add_argument('--kitti-val', type=int, default=0,
+                   help='KITTI-format point clouds for validation')
     p.add_argument('--overwrite', action='store_true',
                    help='redraw even if the same data already exist')
     return p.parse_args(argv)
@@ -69,6 +75,12 @@ def main(argv=None):
         print(f'    semantic  : {info["seg_img_dir"][split]}/*.png + '
               f'{info["seg_label_dir"][split]}/*.png  '
               f'{c["seg_images"]} pairs')
+    if args.kitti_train or args.kitti_val:
+        kitti = generate_mini_kitti(
+            osp.join(args.root, 'kitti'), seed=args.seed,
+            num_train=args.kitti_train, num_val=args.kitti_val)
+        print(f'  kitti     : {kitti}  {args.kitti_train} + '
+              f'{args.kitti_val} point clouds (KITTI format)')
     return info
 
 

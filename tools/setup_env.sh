@@ -1,7 +1,8 @@
 #!/usr/bin/env bash
 # Set up a virtual environment with the OpenMMLab stack and mmkd (editable).
 #
-# Usage: bash tools/setup_env.sh            (venv in ./.venv, or $MMKD_VENV)
+# Usage: bash tools/setup_env.sh   (venv in ./.venv, or $MMKD_VENV, relative or
+#        absolute; mmcv wheel cache in ~/.cache/mmkd, or $MMKD_CACHE)
 #
 # What each step works around is measured in ../shared/ENVIRONMENT.md:
 #  - mmcv 2.1.0 has no wheel for this torch: it is built from source with
@@ -9,7 +10,10 @@
 #  - mmpose 1.3.2 is installed with --no-deps (chumpy does not build) and its
 #    xtcocotools is rebuilt from source against numpy 2;
 #  - mmengine resolves `pkg::` config scopes through pkg_resources, so
-#    setuptools stays below 81.
+#    setuptools stays below 81;
+#  - mmpose's Albumentation step needs albumentations 1.x (requirements/);
+#  - mmdet3d 1.4.0's declared dependencies do not resolve: --no-deps plus
+#    what its models, data sets and KITTI metric import.
 set -euo pipefail
 ROOT=$(cd "$(dirname "${BASH_SOURCE[0]}")/.." && pwd)
 VENV=${MMKD_VENV:-$ROOT/.venv}
@@ -59,6 +63,13 @@ if [ ! -f "$STAMP" ]; then
   $PIP install -q --no-deps --force-reinstall "$WHEELS"/mmcv-2.1.0-*.whl
 
   $PIP install -q --no-deps mmdet==3.3.0 mmsegmentation==1.2.2 mmpose==1.3.2
+  # mmdet3d 1.4.0 (PointDistiller): its declared deps do not resolve (open3d,
+  # nuscenes-devkit's pins); these are what `mmdet3d.models`, `.datasets` and
+  # `.evaluation` (KittiMetric; lyft_dataset_sdk needs pandas, scikit-learn,
+  # cachetools) import. About 45 s.
+  $PIP install -q --no-deps mmdet3d==1.4.0 nuscenes-devkit==1.2.0 lyft_dataset_sdk==0.0.8
+  $PIP install -q numba==0.68.1 pyquaternion==0.9.9 trimesh==5.2.0 \
+    pandas==3.1.1 scikit-learn==1.9.1 cachetools==8.0.2
   $PIP install -q --no-deps --no-build-isolation --no-binary xtcocotools xtcocotools==1.14.3
   touch "$STAMP"
 fi
@@ -70,9 +81,11 @@ $PIP install -q --no-deps --no-build-isolation -e "$ROOT"
 "$VENV/bin/python" - <<'PY'
 import mmengine.config.utils as config_utils
 assert 'mmkd' in config_utils.MODULE2PACKAGE, 'mmkd_scope_hook.pth is not active'
-import albumentations, mmcv, mmdet, mmpose, mmseg, mmengine, torch, mmkd
+import albumentations, mmcv, mmdet, mmdet3d, mmpose, mmseg, mmengine, torch, mmkd
+import mmdet3d.models, mmdet3d.evaluation  # noqa: F401,E401  (their deps present)
 from mmcv.ops import nms  # noqa: F401  (compiled ops present)
 print(f'[setup_env] torch {torch.__version__}, mmengine {mmengine.__version__}, '
       f'mmcv {mmcv.__version__}, mmdet {mmdet.__version__}, '
-      f'mmpose {mmpose.__version__}, mmseg {mmseg.__version__}, mmkd {mmkd.__version__}')
+      f'mmpose {mmpose.__version__}, mmseg {mmseg.__version__}, '
+      f'mmdet3d {mmdet3d.__version__}, mmkd {mmkd.__version__}')
 PY

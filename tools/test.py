@@ -12,6 +12,7 @@ from mmengine.config import DictAction
 from mmengine.fileio import dump
 
 import mmkd  # noqa: F401  (registers the distillation runner and models)
+from mmkd.engine.distributed import finish_distributed
 from train import build_runner, load_config  # noqa: E402  (tools/ on path)
 
 
@@ -42,6 +43,7 @@ def main() -> None:
     metrics = build_runner(cfg).test()
     if args.out:
         dump(metrics, args.out)
+    finish_distributed()
 
 
 if __name__ == '__main__':

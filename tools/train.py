@@ -12,6 +12,7 @@ from mmengine.registry import RUNNERS
 from mmengine.runner import Runner
 
 import mmkd  # noqa: F401  (registers the distillation runner and models)
+from mmkd.engine.distributed import finish_distributed
 from mmkd.models.teacher import load_config as load_any_config
 
 
@@ -39,16 +40,16 @@ def parse_args() -> argparse.Namespace:
 
 def build_runner(cfg: Config) -> Runner:
     """``RUNNERS.build`` when the config names a runner (the mmkd recipes
-    name ``mmkd.DistillRunner``), else a plain Runner."""
+    name ``mmkd.DistillRunner``), else a DistillRunner, which trains plain
+    configs as mmengine's Runner does (and under torchrun on the CPU)."""
     if 'runner_type' in cfg:
         runner = RUNNERS.build(cfg)
-    elif 'distill' in cfg:
-        runner = mmkd.DistillRunner.from_cfg(cfg)
     else:
-        runner = Runner.from_cfg(cfg)
+        runner = mmkd.DistillRunner.from_cfg(cfg)
     if not isinstance(runner, mmkd.DistillRunner):
         # checkpoints that torch>=2.6's weights-only torch.load can read
         runner.register_hook(mmkd.WeightsOnlyCheckpointHook())
+        runner.register_hook(mmkd.RNGStateHook())  # exact --resume
     return runner
 
 
@@ -78,6 +79,7 @@ def main() -> None:
     elif args.resume is not None:
         cfg.resume, cfg.load_from = True, args.resume
     build_runner(cfg).train()
+    finish_distributed()
 
 
 if __name__ == '__main__':

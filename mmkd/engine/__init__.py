@@ -1,5 +1,7 @@
 from .distill_checkpoint_hook import DistillCheckpointHook
 from .distill_runner import DistillRunner
+from .nonfinite_grad_hook import NonFiniteGradError, NonFiniteGradHook
+from .rng_state_hook import RNGStateHook
 from .weights_only_checkpoint_hook import WeightsOnlyCheckpointHook
 from .weight_schedules import (ConstantWeight, DistillWeightHook,
                                LinearDecayWeight, StopDistillAtEpoch)
@@ -7,5 +9,6 @@ from .weight_schedules import (ConstantWeight, DistillWeightHook,
 __all__ = [
     'DistillRunner', 'DistillCheckpointHook', 'DistillWeightHook',
     'ConstantWeight', 'LinearDecayWeight', 'StopDistillAtEpoch',
-    'WeightsOnlyCheckpointHook'
+    'WeightsOnlyCheckpointHook', 'RNGStateHook', 'NonFiniteGradHook',
+    'NonFiniteGradError'
 ]

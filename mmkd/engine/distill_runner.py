@@ -1,25 +1,33 @@
 """A Runner that wraps ``cfg.model`` for distillation when ``distill`` is in
 the config, and builds the teacher only when training starts."""
+import os
 import os.path as osp
 import random
 import sys
-from typing import Dict, Optional, Union
+from typing import Dict, List, Optional, Tuple, Union
 
 import numpy as np
 import torch
 import torch.nn as nn
 from mmengine.device import get_device
+from mmengine.dist import barrier, is_distributed
+from mmengine.model import (MMDistributedDataParallel, convert_sync_batchnorm,
+                            is_model_wrapper, revert_sync_batchnorm)
 from mmengine.optim import OptimWrapper, OptimWrapperDict
-from mmengine.runner import Runner
+from mmengine.runner import Runner, find_latest_checkpoint
 
 from mmkd.models.distill_model import DistillLossError, DistillModel, mmkd_cfg
-from mmkd.registry import HOOKS, RUNNERS
+from mmkd.registry import HOOKS, MODEL_WRAPPERS, RUNNERS
 from mmkd.utils.scope_hook import route_distill_configs
 from .distill_checkpoint_hook import DistillCheckpointHook
+from .distributed import (DistillDDPModule, has_sync_bn, init_cpu_dist,
+                          unreached_params)
+from .nonfinite_grad_hook import NonFiniteGradHook
+from .rng_state_hook import RNGStateHook
 from .weights_only_checkpoint_hook import WeightsOnlyCheckpointHook
 
 # `distill` keys used by the runner, the rest go to DistillModel.
-_RUNNER_KEYS = ('schedules', )
+_RUNNER_KEYS = ('schedules', 'nonfinite_grad_patience', 'on_nonfinite_grad')
 
 
 @RUNNERS.register_module()
@@ -34,15 +42,25 @@ class DistillRunner(Runner):
     - Checkpoints load with ``torch.load(weights_only=True)`` (torch >= 2.6
       default), so mmdet's/mmpose's own ``tools/test.py`` and ``--resume``
       work on them.
-    - A NaN/Inf distillation loss stops training after saving the last good
-      state as ``last_good_iter_<n>.pth`` in the work dir.
+    - Distributed (``--launcher pytorch|slurm|mpi``): after the set-up,
+      the student, connectors and loss modules are wrapped in DDP, not the
+      teacher; without a GPU the process group uses gloo
+      (``mmkd.engine.distributed``). Plain configs train on the CPU too.
+    - A NaN/Inf distillation loss stops training after saving the state
+      from before that iteration as ``last_good_iter_<n>.pth`` in the work
+      dir (nothing when the weights themselves are no longer finite).
     """
 
     def __init__(self, *args, **kwargs) -> None:
         super().__init__(*args, **kwargs)
         self.register_hook(WeightsOnlyCheckpointHook())
+        self.register_hook(RNGStateHook())
         if isinstance(self.model, DistillModel):
             self.register_hook(DistillCheckpointHook())
+            distill = self.cfg.get('distill') or {}
+            self.register_hook(NonFiniteGradHook(
+                distill.get('nonfinite_grad_patience', 3),
+                distill.get('on_nonfinite_grad', 'stop')))
             for hook in (self.cfg.get('distill') or {}).get('schedules', []):
                 self.register_hook(HOOKS.build(mmkd_cfg(hook)))
 
@@ -55,31 +73,140 @@ class DistillRunner(Runner):
                 **{k: v for k, v in distill.items() if k not in _RUNNER_KEYS})
         return super().build_model(model)
 
+    def setup_env(self, env_cfg: Dict) -> None:
+        """mmengine's, but without a GPU the process group is started by
+        :func:`init_cpu_dist` (gloo; mmengine's ``init_dist`` would call
+        ``torch.cuda.set_device``)."""
+        if (self.distributed and not is_distributed()
+                and get_device() == 'cpu'):
+            init_cpu_dist(self.launcher, **env_cfg.get('dist_cfg', {}))
+        super().setup_env(env_cfg)
+
     def wrap_model(self, model_wrapper_cfg: Optional[Dict],
                    model: nn.Module) -> nn.Module:
+        """A :class:`DistillModel` is not wrapped here: its trainable parts
+        exist only after :meth:`train` built them; it wraps them in DDP
+        then. Other models are wrapped as mmengine does, on the CPU too."""
+        on_cpu = get_device() == 'cpu'
         if not isinstance(model, DistillModel):
-            return super().wrap_model(model_wrapper_cfg, model)
-        if self.distributed:
-            raise RuntimeError(
-                'mmkd 0.1 distills in a single process; distributed '
-                '(DDP) distillation is not supported yet.')
-        model.revert_sync_batchnorm()
-        return model.to(get_device())
+            if not (self.distributed and on_cpu) or is_model_wrapper(model):
+                return super().wrap_model(model_wrapper_cfg, model)
+            return self._ddp(self._cpu_sync_bn(model), model_wrapper_cfg)
+        model = model.to(get_device())
+        if not self.distributed:
+            model.revert_sync_batchnorm()
+        elif on_cpu:
+            model.module = self._cpu_sync_bn(model.module)
+        elif self.cfg.get('sync_bn') is not None:
+            model.module = convert_sync_batchnorm(model.module,
+                                                  self.cfg.sync_bn)
+        return model
+
+    def _cpu_sync_bn(self, model: nn.Module) -> nn.Module:
+        """``model`` with SyncBN reverted to BN (it needs CUDA)."""
+        if not has_sync_bn(model):
+            return model
+        self.logger.warning('mmkd: SyncBatchNorm needs GPUs; on the CPU '
+                            'every rank uses BatchNorm on its own batch.')
+        return revert_sync_batchnorm(model)
+
+    def _ddp(self, module: nn.Module, model_wrapper_cfg: Optional[Dict]
+             ) -> nn.Module:
+        """``module`` in the DDP wrapper of ``model_wrapper_cfg`` (default
+        ``MMDistributedDataParallel``, ``broadcast_buffers=False`` and the
+        config's ``find_unused_parameters``, as mmengine does)."""
+        cfg = dict(model_wrapper_cfg or dict(
+            find_unused_parameters=self.cfg.get('find_unused_parameters',
+                                                False)))
+        wrapper = cfg.pop('type', MMDistributedDataParallel)
+        if isinstance(wrapper, str):
+            wrapper = MODEL_WRAPPERS.get(wrapper)
+        if not (isinstance(wrapper, type) and issubclass(
+                wrapper, nn.parallel.DistributedDataParallel)):
+            raise TypeError(
+                f'mmkd trains distributed with DistributedDataParallel; '
+                f'model_wrapper_cfg type {model_wrapper_cfg.get("type")!r} '
+                'is not supported.')
+        cfg.setdefault('broadcast_buffers', False)
+        device_ids = None if get_device() == 'cpu' else [
+            int(os.environ['LOCAL_RANK'])]
+        return wrapper(module=module, device_ids=device_ids, **cfg)
+
+    def _wrap_distill_ddp(self, model: DistillModel) -> None:
+        """Wrap the student, connectors and loss modules (not the teacher)
+        in DDP; DDP's construction broadcasts rank 0's parameters, so the
+        connectors are the same on all ranks."""
+        if not model.student_gt_loss:  # e.g. the student's head: no gradient
+            model.ddp_unreached = unreached_params(model, self._probe_batch())
+        ddp = self._ddp(DistillDDPModule(model),
+                        self.cfg.get('model_wrapper_cfg'))
+        object.__setattr__(model, 'ddp', ddp)  # not a submodule
+        self.logger.info(
+            f'mmkd: {type(ddp).__name__} wraps the student and '
+            f'{len(model.connectors)} connectors on each of '
+            f'{self.world_size} processes; the teacher is not wrapped'
+            + (f'; {len(model.ddp_unreached)} parameters no loss reaches '
+               'get a zero gradient' if model.ddp_unreached else ''))
 
     def train(self) -> nn.Module:
         model = self.model
         if isinstance(model, DistillModel) and not model.is_setup:
             self._train_loop = self.build_train_loop(self._train_loop)
             self.logger.info('mmkd: building the teacher and probing shapes')
-            model.setup(self._probe_batch())
+            try:
+                model.setup(self._probe_batch())
+            except DistillLossError as e:
+                e.args = (f'{e} This happened in the set-up probe, before '
+                          'any training: nothing was saved.', )
+                raise
             self.logger.info(self._describe_distill(model))
+        if (isinstance(model, DistillModel) and self.distributed
+                and model.ddp is None):
+            self._wrap_distill_ddp(model)
         try:
             return super().train()
         except DistillLossError as e:
-            filename = f'last_good_iter_{self.iter}.pth'
-            self.save_checkpoint(self.work_dir, filename)
-            self.logger.error(f'{e} Saved {osp.join(self.work_dir, filename)}.')
+            e.args = (f'{e} {self._save_last_good()}', )
+            barrier()  # every rank waits for rank 0's checkpoint
+            self.logger.error(str(e))
             raise
+
+    def _save_last_good(self) -> str:
+        """Save the state from before the failed iteration as
+        ``last_good_iter_<n>.pth`` unless it is not finite itself (a
+        diverged update); say what was done."""
+        bad, total = self._nonfinite_state()
+        if bad:
+            latest = find_latest_checkpoint(self.work_dir)
+            latest = (f'the newest regular checkpoint is {latest}' if latest
+                      else 'there is no regular checkpoint in the work dir')
+            return (f'The weights were already not finite ({len(bad)} of '
+                    f'{total} tensors, e.g. {bad[:3]}): an earlier update '
+                    'diverged (lower the learning rate or clip gradients). '
+                    f'Nothing was saved; {latest}.')
+        filename = osp.join(self.work_dir, f'last_good_iter_{self.iter}.pth')
+        self.save_checkpoint(self.work_dir, osp.basename(filename))
+        return (f'The state from before iteration {self.iter + 1} '
+                '(parameters, buffers, optimizer, connectors) was saved as '
+                f'{filename}.')
+
+    def _nonfinite_state(self) -> Tuple[List[str], int]:
+        """Names of the non-finite floating tensors of the student, the
+        connectors and losses and the optimizer state, and their count."""
+        model = self.model
+        tensors = {f'student.{k}': v for k, v in model.state_dict().items()}
+        tensors.update({f'distill.{k}': v for k, v in
+                        model.distill_modules.state_dict().items()})
+        wrappers = getattr(self.optim_wrapper, 'optim_wrappers',
+                           dict(optimizer=self.optim_wrapper))
+        for name, wrapper in wrappers.items():
+            for i, state in enumerate(wrapper.optimizer.state.values()):
+                tensors.update({f'{name}.state.{i}.{k}': v
+                                for k, v in state.items()
+                                if isinstance(v, torch.Tensor)})
+        bad = [k for k, v in tensors.items()
+               if v.is_floating_point() and not torch.isfinite(v).all()]
+        return bad, len(tensors)
 
     def _probe_batch(self):
         """The first training samples, collated; read from the dataset (not

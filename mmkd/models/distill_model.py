@@ -1,10 +1,13 @@
 """The distillation wrapper around any OpenMMLab student model."""
+import contextlib
 import copy
 import inspect
 from typing import Any, Dict, List, Optional, Sequence, Union
 
 import torch
 import torch.nn as nn
+from mmengine.dist import all_reduce, get_world_size
+from mmengine.logging import print_log
 from mmengine.model import BaseModel, revert_sync_batchnorm
 from mmengine.optim import OptimWrapper
 from mmengine.registry import MODELS as MMENGINE_MODELS
@@ -12,10 +15,12 @@ from torch import Tensor
 
 from mmkd.registry import MODEL_WRAPPERS, MODELS
 from .connectors import auto_connector, resize_like
-from .recorder import ModuleRecorder, RecordSpec, StopForward, find_module
+from .recorder import (ModuleRecorder, RecordSpec, SpecGroup, StopForward,
+                       find_module)
 from .teacher import build_teacher, load_state_dict_from
 
 _SPEC_KEYS = ('type', 'student', 'teacher', 'connector', '_scope_')
+_AUTOCAST = dict(bf16=torch.bfloat16, fp16=torch.float16)
 
 
 class DistillLossError(FloatingPointError):
@@ -41,6 +46,55 @@ def _describe(x: Any) -> str:
     if isinstance(x, (list, tuple)):
         return f'{type(x).__name__}[{", ".join(_describe(v) for v in x)}]'
     return type(x).__name__
+
+
+def _fp32(x: Any) -> Any:
+    """``x`` with fp16/bf16 tensors (an autocast teacher's) in fp32."""
+    if isinstance(x, Tensor):
+        return x.float() if x.dtype in (torch.float16, torch.bfloat16) else x
+    if isinstance(x, (list, tuple)):
+        return type(x)(_fp32(v) for v in x)
+    return x
+
+
+def _copy_inputs(inputs: Any) -> Any:
+    """The batch for the teacher. An image tensor is shared (no copy); the
+    tensors of dict inputs (point clouds, voxels) are copied, because
+    mmdet3d's PillarFeatureNet overwrites the voxel coordinates in place,
+    which must not reach the other model."""
+    def copy(x: Any) -> Any:
+        if isinstance(x, Tensor):
+            return x.clone()
+        if isinstance(x, dict):
+            return type(x)({k: copy(v) for k, v in x.items()})
+        if isinstance(x, (list, tuple)):
+            return type(x)(copy(v) for v in x)
+        return x
+
+    return copy(inputs) if isinstance(inputs, dict) else inputs
+
+
+def _preprocessing_differences(student: nn.Module,
+                               teacher: nn.Module) -> List[str]:
+    """The settings (mean, std, channel conversion, padding ...) in which
+    two data preprocessors differ; empty when they do the same."""
+    if type(student) is not type(teacher):
+        return [f'type ({type(teacher).__name__})']
+    t_buffers = dict(teacher.named_buffers())
+    diffs = [k for k, v in student.named_buffers()
+             if k not in t_buffers or v.shape != t_buffers[k].shape
+             or not torch.equal(v, t_buffers[k].to(v.device))]
+    diffs += [k for k in t_buffers if k not in dict(student.named_buffers())]
+    module_state = set(vars(nn.Module())) | {'_device', '_non_blocking'}
+    t_vars = vars(teacher)
+    for key, value in vars(student).items():
+        if key not in module_state and repr(value) != repr(t_vars.get(key)):
+            diffs.append(key.lstrip('_'))
+    if repr(student._modules) != repr(teacher._modules):
+        diffs += [k for k in {**student._modules, **teacher._modules}
+                  if repr(student._modules.get(k)) !=
+                  repr(teacher._modules.get(k))]
+    return diffs
 
 
 def _loss_class(cfg: dict, name: str) -> type:
@@ -75,7 +129,9 @@ class DistillModel(BaseModel):
         student (dict | nn.Module): The student model config (the user's
             unchanged ``model``).
         teacher (dict, optional): ``dict(config=..., checkpoint=...,
-            cfg_options=None)``.
+            cfg_options=None, autocast=None)``; ``autocast='bf16'`` or
+            ``'fp16'`` runs the teacher's forward under ``torch.autocast``
+            on its device (the losses stay in fp32).
         losses (dict): name -> loss config with ``type``, ``student`` and
             ``teacher`` recorder specs, optional ``connector`` ('auto',
             None or a config) and the loss's own arguments.
@@ -87,6 +143,11 @@ class DistillModel(BaseModel):
         student_init (dict, optional): ``dict(checkpoint=..., prefixes=[...])``
             loads these parts of the student after ``init_weights``.
     """
+    # Set by DistillRunner in distributed training (mmkd.engine.distributed):
+    # the DDP wrapper of the trainable parts, not a submodule, and the
+    # parameters that no loss reaches.
+    ddp: Optional[nn.Module] = None
+    ddp_unreached: Sequence[nn.Parameter] = ()
 
     def __init__(self,
                  student: Union[dict, nn.Module],
@@ -103,6 +164,10 @@ class DistillModel(BaseModel):
                          init_cfg=init_cfg)
         self.module = student
         self.teacher_cfg = teacher
+        autocast = (teacher or {}).get('autocast')
+        if autocast is not None and autocast not in _AUTOCAST:
+            raise ValueError(f'distill.teacher.autocast must be None, '
+                             f"'bf16' or 'fp16', got {autocast!r}.")
         self.student_gt_loss = student_gt_loss
         self.student_init = student_init
         self.teacher: Optional[nn.Module] = None
@@ -119,6 +184,8 @@ class DistillModel(BaseModel):
         self.student_recorder = ModuleRecorder(
             self.module, list(self.student_specs.values()), 'student')
         self.teacher_recorder: Optional[ModuleRecorder] = None
+        # what differs in the teacher's data_preprocessor (set up in setup)
+        self.teacher_preprocessing: List[str] = []
 
         self.frozen = [find_module(self.module, p, 'student') for p in freeze]
         for module in self.frozen:
@@ -168,9 +235,12 @@ class DistillModel(BaseModel):
         if self.is_setup:
             return
         cfg = self.teacher_cfg
-        if not isinstance(cfg, dict) or 'config' not in cfg:
-            raise ValueError('distill.teacher must be dict(config=..., '
-                             'checkpoint=...).')
+        if not isinstance(cfg, dict) or cfg.get('config') is None:
+            raise ValueError(
+                'distill.teacher.config is not set: name the teacher in your '
+                'config, e.g.\n  distill = dict(teacher=dict(config='
+                "'mmdet::rtmdet/rtmdet_s_8xb32-300e_coco.py', "
+                "checkpoint='work_dirs/rtmdet_s/epoch_300.pth'))")
         device = next(self.module.parameters()).device
         teacher = build_teacher(cfg['config'], cfg.get('checkpoint'),
                                 cfg.get('cfg_options')).to(device)
@@ -179,10 +249,22 @@ class DistillModel(BaseModel):
         self.teacher = teacher
         self.teacher_recorder = recorder
 
+        self.teacher_preprocessing = _preprocessing_differences(
+            self.module.data_preprocessor, teacher.data_preprocessor)
+        print_log(
+            'mmkd: the teacher preprocesses the batch itself (its '
+            "data_preprocessor's " + ', '.join(self.teacher_preprocessing) +
+            " differ from the student's)" if self.teacher_preprocessing else
+            "mmkd: the teacher gets the student's preprocessed batch (same "
+            'data_preprocessor settings)', logger='current')
+        teacher_data = self._teacher_data(data_batch)
         data = self.module.data_preprocessor(data_batch, True)
+        teacher_data = teacher_data or dict(
+            data, inputs=_copy_inputs(data['inputs']))
         buffers = {k: v.clone() for k, v in self.module.named_buffers()}
         with torch.no_grad():
-            self._run_teacher(data['inputs'], data['data_samples'], probe=True)
+            self._run_teacher(teacher_data['inputs'],
+                              teacher_data['data_samples'], probe=True)
             self._run_student(data['inputs'], data['data_samples'])
         for name, value in self.module.named_buffers():
             value.copy_(buffers[name])  # the probe must not move BN stats
@@ -205,10 +287,16 @@ class DistillModel(BaseModel):
             cfg.pop(key)
         accepted = _accepted_args(_loss_class(cfg, name)) or []
         is_map = isinstance(student, Tensor) and isinstance(teacher, Tensor)
-        if is_map and student.dim() >= 2:
-            for arg, value in (('student_channels', student.shape[1]),
-                               ('teacher_channels', teacher.shape[1]),
-                               ('channels', teacher.shape[1])):
+        # a list spec records (feature, extras ...): channels of the feature
+        s_map = student[0] if isinstance(
+            self.student_specs[name], SpecGroup) else student
+        t_map = teacher[0] if isinstance(
+            self.teacher_specs[name], SpecGroup) else teacher
+        if (isinstance(s_map, Tensor) and isinstance(t_map, Tensor)
+                and s_map.dim() >= 2):
+            for arg, value in (('student_channels', s_map.shape[1]),
+                               ('teacher_channels', t_map.shape[1]),
+                               ('channels', t_map.shape[1])):
                 if arg in accepted and cfg.get(arg) is None:
                     cfg[arg] = int(value)
         self.distill_losses[name] = MODELS.build(mmkd_cfg(cfg))
@@ -226,6 +314,22 @@ class DistillModel(BaseModel):
                     f'distill.losses.{name}: {e} (student '
                     f'{self.student_specs[name]}, teacher '
                     f'{self.teacher_specs[name]})') from e
+            loss_module = self.distill_losses[name]
+            if connector is not None and getattr(
+                    loss_module, 'compares_distributions', False):
+                raise ValueError(
+                    f'distill.losses.{name}: {type(loss_module).__name__} '
+                    'compares distributions over classes (or bins), and the '
+                    f'student {self.student_specs[name]} has '
+                    f'{connector["in_channels"]} where the teacher '
+                    f'{self.teacher_specs[name]} has '
+                    f'{connector["out_channels"]}: a learned map between '
+                    'class logits is not distillation, so no connector is '
+                    "built. Give the teacher the student's classes (a teacher "
+                    'trained on them, e.g. distill.teacher.cfg_options='
+                    'dict(model=dict(decode_head=dict(num_classes=...)))), or '
+                    'distil features instead (a feature-level recipe such as '
+                    'fpn_pkd.py or rtmpose_fitnet.py).')
         if connector is None:
             return
         connector = dict(connector)
@@ -262,7 +366,8 @@ class DistillModel(BaseModel):
         recorder = self.teacher_recorder
         recorder.start(stop_early=not probe)
         try:
-            with torch.no_grad():
+            device = next(self.teacher.parameters()).device
+            with torch.no_grad(), self._teacher_autocast(device):
                 self.teacher(inputs, data_samples, mode='tensor')
         except StopForward:
             pass
@@ -270,6 +375,13 @@ class DistillModel(BaseModel):
             recorder.stop()
         if probe:
             recorder.count_calls()
+
+    def _teacher_autocast(self, device: torch.device):
+        """``torch.autocast`` of ``distill.teacher.autocast`` (or nothing)."""
+        dtype = _AUTOCAST.get((self.teacher_cfg or {}).get('autocast'))
+        if dtype is None:
+            return contextlib.nullcontext()
+        return torch.autocast(device.type, dtype=dtype)
 
     def _run_student(self, inputs: Tensor, data_samples: Any) -> dict:
         self.student_recorder.start()
@@ -286,7 +398,9 @@ class DistillModel(BaseModel):
         losses, inputs = {}, {}
         for name in names if names is not None else list(self.loss_cfgs):
             student = self.student_recorder.get(self.student_specs[name])
-            teacher = self.teacher_recorder.get(self.teacher_specs[name])
+            teacher = _fp32(
+                self.teacher_recorder.get(self.teacher_specs[name]))
+            raw = student
             if name in self.connectors:
                 student = self.connectors[name](student)
             if (isinstance(student, Tensor) and isinstance(teacher, Tensor)
@@ -304,36 +418,95 @@ class DistillModel(BaseModel):
                     f'failed on student {_describe(student)} and teacher '
                     f'{_describe(teacher)}: {e}') from e
             losses[f'distill.loss_{name}'] = loss * self.loss_factors[name]
-            inputs[name] = (student, teacher)
+            inputs[name] = (raw, student, teacher)
         self._check_finite(losses, inputs)
         return losses
 
     def _check_finite(self, losses: Dict[str, Tensor],
                       inputs: Dict[str, tuple]) -> None:
         """Raise :class:`DistillLossError` naming the first NaN/Inf loss
-        (one host-device sync for all of them)."""
-        if not losses or torch.isfinite(torch.stack(
-                [v.detach().float().sum() for v in losses.values()])).all():
+        (one host-device sync for all of them). With several processes the
+        flag is all-reduced (one collective per step), so that every rank
+        stops at the same step and none waits in DDP's all-reduce."""
+        if not losses:
             return
-        for name, (student, teacher) in inputs.items():
+        finite = torch.isfinite(torch.stack(
+            [v.detach().float().sum() for v in losses.values()])).all()
+        if get_world_size() > 1:
+            everywhere = finite.float()
+            all_reduce(everywhere, op='min')
+            if finite and not everywhere:
+                raise DistillLossError(
+                    '', 'A distillation loss is NaN/Inf on another rank '
+                    '(its log names it). Training stopped.')
+        if finite:
+            return
+        for name, (raw, student, teacher) in inputs.items():
             loss = losses[f'distill.loss_{name}']
             if not torch.isfinite(loss).all():
+                connected = '' if student is raw else (
+                    f', {_describe(student)} after the '
+                    f'{type(self.connectors[name]).__name__}')
                 raise DistillLossError(
                     name, f'distill.loss_{name} is {loss.sum().item()} '
                     f'(student {self.student_specs[name]} '
-                    f'{_describe(student)}, teacher '
+                    f'{_describe(raw)}{connected}; teacher '
                     f'{self.teacher_specs[name]} {_describe(teacher)}). '
-                    'Training stopped; the last good state was saved as a '
-                    'checkpoint.')
+                    'Training stopped.')
 
-    def loss(self, inputs: Tensor, data_samples: Any) -> Dict[str, Tensor]:
-        """Student losses plus the active distillation losses."""
-        active = [n for n in self.loss_cfgs if self.loss_factors[n] != 0]
-        if active:
-            self._run_teacher(inputs, data_samples)
-        losses = dict(self._run_student(inputs, data_samples))
-        losses.update(self._distill_losses(data_samples, active))
+    def _teacher_data(self, data: Any) -> Optional[dict]:
+        """The raw batch ``data`` through the teacher's own data
+        preprocessor (in test mode: no batch augmentation of its own) when
+        it differs from the student's; None when they are alike or the
+        teacher does not run this step. Call it before the student's
+        preprocessor, which may set metainfo in the shared data samples."""
+        if not self.teacher_preprocessing or not self.active_losses():
+            return None
+        if isinstance(data, dict) and 'data_samples' in data:
+            data = dict(data, data_samples=copy.deepcopy(data['data_samples']))
+        return self.teacher.data_preprocessor(data, False)
+
+    def active_losses(self) -> List[str]:
+        """The losses computed now: neither their ``loss_weight`` nor their
+        schedule's factor is 0 (the teacher runs only if there are any)."""
+        return [n for n, cfg in self.loss_cfgs.items()
+                if cfg.get('loss_weight', 1) != 0
+                and self.loss_factors[n] != 0]
+
+    def loss(self, inputs: Tensor, data_samples: Any,
+             teacher_data: Optional[dict] = None) -> Dict[str, Tensor]:
+        """Student losses plus the active distillation losses.
+
+        ``teacher_data`` is the batch as the teacher's own data preprocessor
+        made it (:meth:`_teacher_data`); None: the student's ``inputs``.
+
+        When a distillation loss is not finite, the BatchNorm statistics
+        that this forward moved are put back before :class:`DistillLossError`
+        is raised, so the model holds the state from before this step.
+        """
+        active = self.active_losses()
+        buffers = self._trained_buffers()
+        saved = [b.clone() for b in buffers]
+        try:
+            if active:
+                teacher_data = teacher_data or dict(
+                    inputs=_copy_inputs(inputs), data_samples=data_samples)
+                self._run_teacher(teacher_data['inputs'],
+                                  teacher_data['data_samples'])
+            losses = dict(self._run_student(inputs, data_samples))
+            losses.update(self._distill_losses(data_samples, active))
+        except DistillLossError:
+            with torch.no_grad():
+                for buffer, value in zip(buffers, saved):
+                    buffer.copy_(value)
+            raise
         return losses
+
+    def _trained_buffers(self) -> List[Tensor]:
+        """Buffers a training forward may change (BatchNorm statistics of
+        the student and the connectors); the teacher's never change."""
+        return [b for part in (self.module, self.connectors,
+                               self.distill_losses) for b in part.buffers()]
 
     def train_step(self, data: Union[dict, tuple, list],
                    optim_wrapper: OptimWrapper) -> Dict[str, Tensor]:
@@ -343,12 +516,35 @@ class DistillModel(BaseModel):
                 "runner_type = 'mmkd.DistillRunner' (the distill recipes set "
                 'it), which builds the teacher and puts the connectors in the '
                 'optimizer.')
-        with optim_wrapper.optim_context(self):
+        ddp = self.ddp
+        with optim_wrapper.optim_context(self if ddp is None else ddp):
+            teacher_data = self._teacher_data(data)  # before the student's
             data = self.module.data_preprocessor(data, True)
-            losses = self.loss(data['inputs'], data['data_samples'])
+            if ddp is None:
+                losses = self.loss(data['inputs'], data['data_samples'],
+                                   teacher_data)
+            else:  # DDP's forward runs `self.loss` (forward, mode='loss')
+                losses = ddp(data['inputs'], data['data_samples'],
+                             mode='loss', teacher_data=teacher_data)
         parsed_losses, log_vars = self.module.parse_losses(losses)
+        if ddp is not None:
+            parsed_losses = parsed_losses + self._ddp_zero_term()
         optim_wrapper.update_params(parsed_losses)
         return log_vars
+
+    def _ddp_zero_term(self) -> Union[Tensor, float]:
+        """0 x the parameters that no loss reaches in this step: those of
+        the losses at weight 0 and ``ddp_unreached``. DDP without
+        ``find_unused_parameters`` needs a gradient for every parameter."""
+        params = list(self.ddp_unreached)
+        active = self.active_losses()
+        for name in self.loss_cfgs:
+            if name not in active:
+                for part in (self.connectors, self.distill_losses):
+                    if name in part:
+                        params += [p for p in part[name].parameters()
+                                   if p.requires_grad]
+        return sum(p.sum() for p in params) * 0. if params else 0.
 
     def val_step(self, data: Union[dict, tuple, list]) -> list:
         return self.module.val_step(data)
@@ -356,8 +552,17 @@ class DistillModel(BaseModel):
     def test_step(self, data: Union[dict, tuple, list]) -> list:
         return self.module.test_step(data)
 
-    def forward(self, *args, **kwargs) -> Any:
-        return self.module(*args, **kwargs)
+    def forward(self,
+                inputs: Tensor,
+                data_samples: Any = None,
+                mode: str = 'tensor',
+                teacher_data: Optional[dict] = None) -> Any:
+        """The student's forward, but ``mode='loss'`` gives the student's
+        and the distillation losses (:meth:`loss`) once set up: the forward
+        that DDP runs."""
+        if mode == 'loss' and self.is_setup:
+            return self.loss(inputs, data_samples, teacher_data)
+        return self.module(inputs, data_samples, mode=mode)
 
     # ---------------------------------------------------------------- state
     def train(self, mode: bool = True) -> 'DistillModel':

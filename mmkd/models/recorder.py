@@ -2,7 +2,7 @@
 import difflib
 import re
 from dataclasses import dataclass
-from typing import Any, Dict, List, Optional, Tuple
+from typing import Any, Dict, List, Optional, Sequence, Tuple, Union
 
 import torch.nn as nn
 
@@ -20,13 +20,21 @@ class RecordSpec:
 
     Examples: ``'neck.out_convs.0'``, ``'neck[2]'`` (third FPN level of the
     neck's tuple output), ``'head:input[0]'``, ``'head[0]'`` (SimCC x logits).
+    A list of specs (:class:`SpecGroup`) records a tuple, e.g. PointPillars'
+    pillar features with their point counts: ``['voxel_encoder',
+    'voxel_encoder:input[1]']``.
     """
     path: str
     source: str = 'output'
     index: Tuple[int, ...] = ()
 
     @classmethod
-    def parse(cls, spec: str) -> 'RecordSpec':
+    def parse(cls, spec: Union[str, Sequence[str]]
+              ) -> Union['RecordSpec', 'SpecGroup']:
+        if isinstance(spec, (list, tuple)):
+            if not spec:
+                raise ValueError('An empty list of recorder specs.')
+            return SpecGroup(tuple(cls.parse(s) for s in spec))
         match = _SPEC.match(spec.replace(' ', ''))
         if match is None:
             raise ValueError(
@@ -40,9 +48,26 @@ class RecordSpec:
     def key(self) -> Tuple[str, str]:
         return self.path, self.source
 
+    @property
+    def keys(self) -> Tuple[Tuple[str, str], ...]:
+        return (self.key, )
+
     def __str__(self) -> str:
         index = ''.join(f'[{i}]' for i in self.index)
         return f'{self.path or "<model>"}:{self.source}{index}'
+
+
+@dataclass(frozen=True)
+class SpecGroup:
+    """Several specs recorded together: the record is a tuple of theirs."""
+    specs: Tuple[RecordSpec, ...]
+
+    @property
+    def keys(self) -> Tuple[Tuple[str, str], ...]:
+        return tuple(spec.key for spec in self.specs)
+
+    def __str__(self) -> str:
+        return '(' + ', '.join(str(spec) for spec in self.specs) + ')'
 
 
 def find_module(model: nn.Module, path: str, owner: str = 'model') -> nn.Module:
@@ -65,14 +90,16 @@ class ModuleRecorder:
 
     Args:
         model (nn.Module): The model to record from.
-        specs (list[RecordSpec]): What to record.
+        specs (list[RecordSpec | SpecGroup]): What to record.
         owner (str): 'student' or 'teacher', used in error messages.
     """
 
-    def __init__(self, model: nn.Module, specs: List[RecordSpec],
+    def __init__(self, model: nn.Module,
+                 specs: List[Union[RecordSpec, SpecGroup]],
                  owner: str = 'model') -> None:
         self.owner = owner
-        self.keys = list(dict.fromkeys(spec.key for spec in specs))
+        self.keys = list(
+            dict.fromkeys(k for spec in specs for k in spec.keys))
         self.records: Dict[Tuple[str, str], List[Any]] = {}
         # How many calls per forward each module makes (learnt by `probe`);
         # with `stop_early`, the forward is aborted once all are recorded.
@@ -128,7 +155,9 @@ class ModuleRecorder:
                 + self.not_called_hint(missing[0][0]))
         self.expected_calls = {k: len(v) for k, v in self.records.items()}
 
-    def get(self, spec: RecordSpec) -> Any:
+    def get(self, spec: Union[RecordSpec, SpecGroup]) -> Any:
+        if isinstance(spec, SpecGroup):
+            return tuple(self.get(s) for s in spec.specs)
         calls = self.records.get(spec.key)
         if calls is None:
             raise RuntimeError(

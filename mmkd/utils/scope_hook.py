@@ -73,9 +73,59 @@ def route_distill_configs(module) -> None:
     runner_cls.from_cfg = classmethod(from_cfg)
 
 
+_STATISTICS = ('min', 'max', 'current', 'mean')
+
+
+def _history_buffer_method(obj, name: str):
+    """``getattr`` for unpickling: only ``HistoryBuffer``'s statistics
+    methods, which every mmengine ``HistoryBuffer`` pickles by reference."""
+    from mmengine.logging.history_buffer import HistoryBuffer
+    if obj is HistoryBuffer and name in _STATISTICS:
+        return getattr(obj, name)
+    import pickle
+    raise pickle.UnpicklingError(
+        f'getattr({obj!r}, {name!r}) is not allowed in a weights-only load.')
+
+
+def mmengine_safe_globals() -> list:
+    """The globals mmengine's checkpoints pickle besides tensors: its message
+    hub's ``HistoryBuffer`` (with its statistics methods) and numpy arrays,
+    dtypes and scalars (under numpy 1's and numpy 2's module names), for
+    ``torch.serialization.safe_globals`` / ``add_safe_globals``."""
+    import numpy as np
+    from mmengine.logging.history_buffer import HistoryBuffer
+    try:
+        from numpy._core import multiarray
+    except ImportError:  # numpy < 2
+        from numpy.core import multiarray
+    codes = '?' + np.typecodes['AllInteger'] + np.typecodes['AllFloat'] + 'US'
+    allowed = [HistoryBuffer, np.ndarray, np.dtype,
+               (_history_buffer_method, 'builtins.getattr')]
+    allowed += list({type(np.dtype(c)) for c in codes} - {np.dtype})
+    for module in ('numpy.core.multiarray', 'numpy._core.multiarray'):
+        allowed += [(multiarray._reconstruct, f'{module}._reconstruct'),
+                    (multiarray.scalar, f'{module}.scalar')]
+    return allowed
+
+
+def _allow_mmengine_globals(module) -> None:
+    """Let ``torch.load(weights_only=True)`` (torch >= 2.6's default, which
+    mmengine 0.10.7 uses) read mmengine's own checkpoints, whose message hub
+    pickles ``HistoryBuffer`` objects: mmdet's/mmpose's own ``tools/test.py``
+    then read what their ``tools/train.py`` wrote. Runs when the second of
+    ``torch.serialization`` and mmengine's history buffer is imported."""
+    if all(name in sys.modules for name in _SAFE_GLOBALS_MODULES):
+        sys.modules['torch.serialization'].add_safe_globals(
+            mmengine_safe_globals())
+
+
+_SAFE_GLOBALS_MODULES = ('torch.serialization',
+                         'mmengine.logging.history_buffer')
 _PATCHES = {_CONFIG_UTILS: _register_scope,
             _PACKAGE_UTILS: _patch_installed_path,
-            'mmengine.runner.runner': route_distill_configs}
+            'mmengine.runner.runner': route_distill_configs,
+            **{name: _allow_mmengine_globals
+               for name in _SAFE_GLOBALS_MODULES}}
 
 
 class _ScopeFinder(importlib.abc.MetaPathFinder):

@@ -23,10 +23,16 @@ class ChannelWiseDivergence(nn.Module):
     Args:
         tau (float): Temperature :math:`\\tau`. Defaults to 1.0.
         loss_weight (float): Weight of the loss. Defaults to 1.0.
+        on_logits (bool): The maps are class logits (segmentation, dense
+            classification), not features: the two models must have the same
+            classes, and ``connector='auto'`` refuses to map one's channels
+            to the other's. Defaults to False.
     """
 
-    def __init__(self, tau: float = 1.0, loss_weight: float = 1.0) -> None:
+    def __init__(self, tau: float = 1.0, loss_weight: float = 1.0,
+                 on_logits: bool = False) -> None:
         super().__init__()
+        self.compares_distributions = on_logits
         if tau <= 0:
             raise ValueError(f'tau must be positive, got {tau}')
         self.tau = tau

@@ -26,6 +26,10 @@ class KDLoss(nn.Module):
         loss_weight (float): Weight of the loss. Defaults to 1.0.
     """
 
+    # Compares distributions over classes or bins: a learned connector
+    # between the two models' logits is refused (DistillModel).
+    compares_distributions = True
+
     def __init__(self, tau: float = 1.0, loss_weight: float = 1.0) -> None:
         super().__init__()
         if tau <= 0:

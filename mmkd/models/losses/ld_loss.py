@@ -61,6 +61,10 @@ class LDLoss(nn.Module):
         loss_weight (float): Defaults to 0.25.
     """
 
+    # Compares distributions over classes or bins: a learned connector
+    # between the two models' logits is refused (DistillModel).
+    compares_distributions = True
+
     def __init__(self,
                  reg_max: int = 16,
                  temperature: float = 10.0,

@@ -44,6 +44,10 @@ class SigmoidKLLoss(nn.Module):
         loss_weight (float): Defaults to 1.0.
     """
 
+    # Compares distributions over classes or bins: a learned connector
+    # between the two models' logits is refused (DistillModel).
+    compares_distributions = True
+
     def __init__(self, tau: float = 1.0, channel_dim: int = 1,
                  loss_weight: float = 1.0) -> None:
         super().__init__()

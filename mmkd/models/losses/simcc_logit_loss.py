@@ -39,6 +39,10 @@ class SimCCLogitLoss(nn.Module):
         loss_weight (float): Defaults to 1.0.
     """
 
+    # Compares distributions over classes or bins: a learned connector
+    # between the two models' logits is refused (DistillModel).
+    compares_distributions = True
+
     def __init__(self, beta: float = 10.0, loss_weight: float = 1.0) -> None:
         super().__init__()
         self.beta = beta
