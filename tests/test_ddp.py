@@ -209,6 +209,9 @@ def test_pkd_two_processes_and_resume(teacher_ckpt, tmp_path):
     code, log = train(cfg, work)
     assert code == 0, log[-4000:]
     assert 'distill.loss_pkd_fpn0' in log
+    # the KD doctor ran on every rank at the start, without a deadlock
+    assert 'mmkd doctor (one batch, before training' in log
+    assert 'diagnosis failed' not in log
     facts = [json.loads((work / f'rank{r}.json').read_text())
              for r in range(2)]
     assert facts[0]['seed'] != facts[1]['seed']

@@ -186,19 +186,63 @@ def test_ddf_loss_weighting_and_normalisation_by_hand():
 
 # ----------------------------------------------------------------------
 # union set
-def test_union_set_matching_constructed():
+def _official_go_indices(layers):
+    """The official ``DFINECriterion._get_go_indices`` (Peterande/D-FINE,
+    src/zoo/dfine/dfine_criterion.py) for one image, transcribed: count the
+    concatenated (query, gt) pairs with ``torch.unique(dim=0)`` (sorted by
+    query, then gt), order them by decreasing count and keep each query's
+    first pair. The official ``argsort`` is PyTorch's default, unstable sort,
+    which keeps equal counts in order only for small inputs (up to 16 pairs
+    on the CPU); ``stable=True`` here is the rule it implements."""
+    ind = torch.stack([torch.cat([q for q, _ in layers]),
+                       torch.cat([g for _, g in layers])], 1)
+    unique, counts = torch.unique(ind, return_counts=True, dim=0)
+    order = torch.argsort(counts, descending=True, stable=True)
+    column_to_row = {}
+    for row, col in unique[order].tolist():
+        if row not in column_to_row:
+            column_to_row[row] = col
+    return column_to_row
+
+
+def test_union_set_matching_official_rule_by_hand():
+    import itertools
     t = torch.tensor
-    last = (t([1, 3, 7]), t([0, 1, 0]))
-    layer0 = (t([1, 3, 5, 7]), t([0, 2, 1, 1]))
-    layer1 = (t([5, 1, 3]), t([1, 2, 2]))
-    # q1: g0 x2, g2 x1 -> g0;  q3: g1 x1, g2 x2 -> g2;  q5: g1;
-    # q7: g0 (last layer) vs g1 (layer 0), a tie -> the first listed (last)
-    q, g = union_set_matching([last, layer0, layer1])
-    assert q.tolist() == [1, 3, 5, 7]
-    assert g.tolist() == [0, 2, 1, 0]
-    # the tie goes the other way when layer 0 is listed first
-    q, g = union_set_matching([layer0, last, layer1])
-    assert g.tolist() == [0, 2, 1, 1]
+    # with a tie (gt 0..3; each layer matches one-to-one)
+    last = (t([1, 3, 7]), t([0, 2, 3]))
+    layer0 = (t([1, 3, 5, 7]), t([0, 1, 3, 2]))
+    layer1 = (t([5, 1, 3]), t([3, 1, 2]))
+    # q1: g0 x2, g1 x1 -> g0;  q3: g2 x2, g1 x1 -> g2;  q5: g3 x2 -> g3;
+    # q7: g3 (last) x1, g2 (layer 0) x1: a tie -> the lower gt index, g2,
+    # whichever layer is listed first
+    for order in itertools.permutations([last, layer0, layer1]):
+        q, g = union_set_matching(list(order))
+        assert q.tolist() == [1, 3, 5, 7]
+        assert g.tolist() == [0, 2, 3, 2]
+        assert _official_go_indices(list(order)) == {1: 0, 3: 2, 5: 3, 7: 2}
+    # without a tie: q0 goes to g2 (count 2) although the first-listed layer
+    # and the lowest index say g0
+    a = (t([0, 2]), t([0, 1]))
+    b = (t([2, 0, 4]), t([1, 2, 0]))
+    c = (t([0, 4]), t([2, 0]))
+    # q0: g0 x1, g2 x2 -> g2;  q2: g1 x2 -> g1;  q4: g0 x2 -> g0
+    for order in itertools.permutations([a, b, c]):
+        q, g = union_set_matching(list(order))
+        assert q.tolist() == [0, 2, 4]
+        assert g.tolist() == [2, 1, 0]
+        assert _official_go_indices(list(order)) == {0: 2, 2: 1, 4: 0}
+    # random cases against the transcription
+    gen = torch.Generator().manual_seed(0)
+    for _ in range(20):
+        layers = []
+        for _ in range(5):
+            k = int(torch.randint(0, 6, (1, ), generator=gen))
+            layers.append((torch.randperm(10, generator=gen)[:k],
+                           torch.randperm(6, generator=gen)[:k]))
+        q, g = union_set_matching(layers)
+        assert dict(zip(q.tolist(), g.tolist())) == \
+            _official_go_indices(layers)
+        assert q.tolist() == sorted(q.tolist())
     # empty
     e = torch.zeros(0, dtype=torch.long)
     q, g = union_set_matching([(e, e), (e, e)])
@@ -269,6 +313,71 @@ def test_head_layout_and_zero_init():
     assert torch.allclose(c1, corners + 1.0)
     assert head.union_matching is True
     assert _small_head(loss_ddf=None).union_matching is False
+
+
+@pytest.mark.parametrize('union', [False, True])
+def test_head_union_matching_option_without_ddf(union):
+    """``loss_ddf=None`` alone: each layer's box losses on its own matches
+    (mmkd's FDR-only mode); with ``union_matching=True`` (the official
+    configuration without DDF) on the union set of all layers' matches.
+    Checked against the L1 loss written out by hand."""
+    from mmengine.structures import InstanceData
+    kw = dict(union_matching=True) if union else {}
+    head = _small_head(loss_ddf=None, **kw)
+    assert head.union_matching is union and head.loss_ddf is None
+    L, bs, nq, bins = 2, 1, 4, 5
+    g = torch.Generator().manual_seed(0)
+    all_boxes = torch.rand(L, bs, nq, 4, generator=g) * 0.4 + 0.3
+    pre_boxes = torch.rand(bs, nq, 4, generator=g) * 0.4 + 0.3
+    all_cls = torch.randn(L, bs, nq, 2, generator=g)
+    corners = torch.randn(L, bs, nq, 4 * bins, generator=g)
+    init_boxes = torch.rand(bs, nq, 4, generator=g) * 0.4 + 0.3
+    gt_xyxy = torch.tensor([[10., 10., 40., 50.], [50., 20., 90., 60.],
+                            [30., 60., 70., 95.]])
+    gt = InstanceData(bboxes=gt_xyxy, labels=torch.tensor([0, 1, 0]))
+    metas = [dict(img_shape=(100, 100))]
+    t = torch.tensor
+    # own matches: layer 0 {q0: g0, q1: g1}, last {q0: g0, q2: g2},
+    # b0 {q0: g0, q1: g1} -> union {q0: g0, q1: g1, q2: g2}
+    prescribed = [(all_boxes[0], (t([0, 1]), t([0, 1]))),
+                  (all_boxes[1], (t([0, 2]), t([0, 2]))),
+                  (pre_boxes, (t([0, 1]), t([0, 1])))]
+
+    def hungarian(cls_scores, bbox_preds, gts, img_metas):
+        for boxes, m in prescribed:
+            if bbox_preds.shape == boxes.shape and torch.equal(
+                    bbox_preds, boxes):
+                return [m]
+        e = torch.zeros(0, dtype=torch.long)  # encoder: no matches
+        return [(e, e)]
+
+    head._hungarian = hungarian
+    enc_cls = torch.randn(bs, nq, 2, generator=g)
+    enc_boxes = torch.rand(bs, nq, 4, generator=g) * 0.4 + 0.3
+    losses = head.loss_by_feat(all_cls, all_boxes, enc_cls, enc_boxes, [gt],
+                               metas, None, corners, init_boxes, pre_boxes)
+    assert not any('loss_ddf' in k for k in losses)
+
+    def l1_by_hand(boxes, pairs):
+        total = 0.0
+        for q, j in pairs:
+            x1, y1, x2, y2 = (gt_xyxy[j] / 100).tolist()
+            tgt = [(x1 + x2) / 2, (y1 + y2) / 2, x2 - x1, y2 - y1]
+            total += sum(abs(p - c) for p, c in zip(boxes[0, q].tolist(), tgt))
+        return 5.0 * total / len(pairs)  # DINOHead's L1 weight 5
+
+    union_pairs = [(0, 0), (1, 1), (2, 2)]
+    expect = {
+        'd0.loss_bbox': (all_boxes[0], union_pairs if union else [(0, 0),
+                                                                  (1, 1)]),
+        'loss_bbox': (all_boxes[1], union_pairs if union else [(0, 0),
+                                                               (2, 2)]),
+        'pre.loss_bbox': (pre_boxes,
+                          union_pairs if union else [(0, 0), (1, 1)]),
+    }
+    for key, (boxes, pairs) in expect.items():
+        assert math.isclose(
+            losses[key].item(), l1_by_hand(boxes, pairs), rel_tol=1e-5), key
 
 
 # ----------------------------------------------------------------------

@@ -238,3 +238,29 @@ def test_downstream_project_with_mmdet_own_train(rtmdet_teacher, tmp_path):
     assert 'distill.loss_pkd_fpn2' in log
     ckpt = torch.load(str(tmp_path / 'kd' / 'epoch_1.pth'), weights_only=True)
     assert any(k.startswith('neck.adapters.') for k in ckpt['state_dict'])
+
+
+def test_validate_teacher_logs_its_metrics_beside_the_students(
+        rtmdet_teacher, tmp_path):
+    """``distill.validate_teacher=True``: the teacher's val metrics, equal
+    to what its own config and checkpoint give, are logged before training
+    and beside the student's after each validation."""
+    from mmkd import ValidateTeacherHook
+    teacher_cfg = osp.join(DET, 'rtmdet_teacher.py')
+    kd_cfg = write_kd_config(tmp_path, osp.join(DET, 'rtmdet_student.py'),
+                             'rtmdet_pkd_fpn.py', teacher_cfg, rtmdet_teacher)
+    cfg = config(kd_cfg, tmp_path / 'kd', **{'distill.validate_teacher': True})
+    cfg.train_cfg.val_interval = 1
+    runner = build_runner(cfg)
+    runner.train()
+    hook = next(h for h in runner.hooks if isinstance(h, ValidateTeacherHook))
+
+    plain = build_runner(config(teacher_cfg, tmp_path / 'plain_teacher',
+                                load_from=rtmdet_teacher))
+    expected = plain.test()
+    assert hook.metrics == {f'teacher/{k}': v for k, v in expected.items()}
+    scalars = runner.message_hub.log_scalars
+    assert scalars['val/teacher/coco/bbox_mAP'].current() == \
+        expected['coco/bbox_mAP']
+    assert 'val/coco/bbox_mAP' in scalars  # the student's, beside it
+    assert not runner.model.teacher.training

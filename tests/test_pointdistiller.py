@@ -126,6 +126,30 @@ def test_chunked_knn_equals_dense():
         assert torch.equal(knn_indices(query, points, 16), dense)
 
 
+def test_projected_adapter_equals_edge_conv():
+    """The adapters project each item once and gather the projections:
+    the same values and gradients as the 1x1 conv over the explicit
+    (B, 2C, N, K) edge features [x_j, x_i]."""
+    from mmkd.models.pointdistiller import edge_features, local_graph
+    torch.manual_seed(0)
+    loss = PointDistillerLoss(3, 5, num_items=6, num_neighbors=4)
+    with torch.no_grad():
+        loss.student_adapter.bn.weight.uniform_(0.5, 1.5)
+        loss.student_adapter.bn.bias.uniform_(-0.5, 0.5)
+    items = torch.randn(2, 20, 3, requires_grad=True)
+    centers, neighbors = local_graph(torch.randn(2, 20, 5), torch.rand(2, 20),
+                                     6, 4)
+    fast = loss._adapt(loss.student_adapter, items, centers, neighbors)
+    grads = torch.autograd.grad(fast.pow(2).sum(), [items] + list(
+        loss.student_adapter.parameters()))
+    dense = loss.student_adapter(edge_features(items, centers, neighbors))
+    expected = torch.autograd.grad(dense.pow(2).sum(), [items] + list(
+        loss.student_adapter.parameters()))
+    torch.testing.assert_close(fast, dense)
+    for got, want in zip(grads, expected):  # fp32 sums in another order
+        torch.testing.assert_close(got, want, rtol=1e-4, atol=1e-4)
+
+
 def test_fewer_items_than_n_and_k():
     torch.manual_seed(0)
     loss = PointDistillerLoss(2, 3, num_items=6000, num_neighbors=128)
@@ -415,6 +439,49 @@ def test_pointpillars_kd_runner_round_trip(mini_kitti, tmp_path):
     assert key in metrics and metrics[key] >= 0
 
 
+@needs_mmdet3d
+def test_pointpillars_kd_with_mmdet3d_own_train(mini_kitti, tmp_path):
+    """mmdet3d's own tools/train.py (packaged under mmdet3d/.mim/tools)
+    trains the KD config: it builds ``runner_type`` (mmkd.DistillRunner)
+    through RUNNERS.build, which imports mmkd through its scope."""
+    import subprocess
+
+    import mmdet3d
+    from mmengine.config import Config
+    from mmengine.registry import MODELS, DefaultScope
+    train_py = osp.join(osp.dirname(mmdet3d.__file__), '.mim', 'tools',
+                        'train.py')
+    assert osp.isfile(train_py), 'mmdet3d ships tools/train.py in .mim'
+    torch.manual_seed(0)
+    ckpt = str(tmp_path / 'teacher.pth')
+    with DefaultScope.overwrite_default_scope('mmdet3d'):
+        torch.save(MODELS.build(Config.fromfile(TEACHER_CFG).model)
+                   .state_dict(), ckpt)
+    kd_cfg = tmp_path / 'kd.py'
+    kd_cfg.write_text(
+        f"_base_ = [{STUDENT_CFG!r}, "
+        "'mmkd::distill/pointdistiller_pointpillars.py']\n"
+        f"distill = dict(teacher=dict(config={TEACHER_CFG!r}, "
+        f"checkpoint={ckpt!r}), losses=dict(pointdistiller=dict("
+        "num_items=1000, num_neighbors=32)))\n")
+    env = dict(os.environ, MMKD_DATA_ROOT=osp.dirname(mini_kitti.rstrip('/')),
+               NUMBA_ENABLE_CUDASIM='1', OMP_NUM_THREADS='1')
+    proc = subprocess.run(
+        [sys.executable, train_py, str(kd_cfg), '--work-dir',
+         str(tmp_path / 'kd'), '--cfg-options', 'train_cfg.max_epochs=1',
+         'train_cfg.val_interval=100', 'train_dataloader.batch_size=2',
+         'default_hooks.logger.interval=1'],
+        capture_output=True, text=True, cwd=str(tmp_path), env=env)
+    assert proc.returncode == 0, proc.stderr[-3000:]
+    log = proc.stdout + proc.stderr
+    assert 'distill.loss_pointdistiller' in log
+    saved = torch.load(str(tmp_path / 'kd' / 'epoch_1.pth'),
+                       weights_only=False)
+    assert saved['meta']['iter'] == 2
+    assert not any('adapter' in k or k.startswith('teacher')
+                   for k in saved['state_dict'])
+
+
 def test_neck_recipe_on_rtmdet(tmp_path):
     """The dense recipe on an mmdet RTMDet pair (student necks 64 ch,
     teacher 128 ch): adapters sized from the recorded maps, no connector."""
@@ -451,3 +518,88 @@ def test_neck_recipe_on_rtmdet(tmp_path):
         assert loss.teacher_adapter.conv.in_channels == 2 * 128
         value = losses[f'distill.loss_pointdistiller_neck{i}']
         assert torch.isfinite(value) and value.item() > 0
+
+
+# ---------------------------------------------------------------- SECOND
+def _spconv_on_cpu(monkeypatch):
+    """spconv 2.3's CPU backward asks torch.cuda for the current stream,
+    which raises on a CUDA build of torch without a GPU: a null stream."""
+    import spconv.pytorch.ops as ops
+    if not torch.cuda.is_available():
+        monkeypatch.setattr(ops, 'get_current_stream', lambda: 0)
+
+
+@needs_mmdet3d
+def test_second_recipe(tmp_path, monkeypatch):
+    """The SECOND recipe on an mmdet3d SECOND pair (teacher backbone
+    [128, 256], student [64, 128]) on a mini grid: one loss per BEV level,
+    importance = max over the teacher's channels, gradients to the
+    student's backbone. Skipped without spconv (not in the stack)."""
+    pytest.importorskip('spconv.pytorch',
+                        reason='SECOND needs spconv 2.x (pip install '
+                        'spconv==2.3.8 cumm==0.7.11)')
+    _spconv_on_cpu(monkeypatch)
+    from mmengine.config import Config
+    from mmengine.registry import MODELS, DefaultScope
+    from mmkd.models.teacher import load_config
+    pcr = [0, -20.48, -3, 40.96, 20.48, 1]
+    ranges = [[0, -20.48, z, 40.96, 20.48, z] for z in (-0.6, -0.6, -1.78)]
+    teacher = load_config(
+        'mmdet3d::second/second_hv_secfpn_8xb6-80e_kitti-3d-3class.py')
+    teacher.merge_from_dict(dict(model=dict(
+        data_preprocessor=dict(voxel_layer=dict(
+            point_cloud_range=pcr, voxel_size=[0.16, 0.16, 0.1])),
+        middle_encoder=dict(sparse_shape=[41, 256, 256]),
+        bbox_head=dict(anchor_generator=dict(ranges=ranges)))))
+    teacher_cfg = tmp_path / 'second_teacher.py'
+    teacher.dump(str(teacher_cfg))
+    student = Config(dict(model=teacher.model.to_dict()))
+    student.merge_from_dict(dict(model=dict(
+        backbone=dict(out_channels=[64, 128]),
+        neck=dict(in_channels=[64, 128], out_channels=[128, 128]),
+        bbox_head=dict(in_channels=256, feat_channels=256))))
+    losses = Config.fromfile(
+        f'{REPO}/configs/distill/pointdistiller_second.py').distill.losses
+    ckpt = str(tmp_path / 'teacher.pth')
+    torch.manual_seed(0)
+    with DefaultScope.overwrite_default_scope('mmdet3d'):
+        torch.save(MODELS.build(teacher.model).state_dict(), ckpt)
+        model = DistillModel(student.model, losses=losses.to_dict(),
+                             teacher=dict(config=str(teacher_cfg),
+                                          checkpoint=ckpt))
+        model.setup(point_batch([0, 1]))
+        model.train()
+        data = model.module.data_preprocessor(point_batch([2, 3]), True)
+        out = model.loss(data['inputs'], data['data_samples'])
+    for i, (c_s, c_t) in enumerate([(64, 128), (128, 256)]):
+        loss_module = model.distill_losses[f'pointdistiller_backbone{i}']
+        assert loss_module.student_adapter.conv.in_channels == 2 * c_s
+        assert loss_module.teacher_adapter.conv.in_channels == 2 * c_t
+        value = out[f'distill.loss_pointdistiller_backbone{i}']
+        assert torch.isfinite(value) and value.item() > 0
+    sum(out[f'distill.loss_pointdistiller_backbone{i}']
+        for i in range(2)).backward()
+    conv = model.module.backbone.blocks[0][0].weight
+    assert conv.grad is not None and conv.grad.abs().sum() > 0
+
+
+def test_teacher_checkpoint_keeps_module_versions(tmp_path):
+    """load_state_dict_from keeps the state dict's per-module versions
+    (``_metadata``; DDP's ``module.`` prefix stripped): mmdet3d's spconv 2
+    layers take a checkpoint without them for spconv 1 kernels."""
+    from mmkd.models.teacher import load_state_dict_from
+
+    class Versioned(nn.Linear):
+        _version = 2
+
+    net = nn.Sequential(nn.Linear(2, 2), Versioned(2, 2))
+    state = net.state_dict()
+    ddp = type(state)(('module.' + k, v) for k, v in state.items())
+    ddp._metadata = type(state._metadata)(
+        ('module' + ('.' + k if k else ''), v)
+        for k, v in state._metadata.items())
+    for name, saved in (('plain', state), ('ddp', ddp)):
+        torch.save(dict(state_dict=saved), str(tmp_path / f'{name}.pth'))
+        loaded = load_state_dict_from(str(tmp_path / f'{name}.pth'))
+        assert list(loaded) == list(state)
+        assert loaded._metadata['1']['version'] == 2

@@ -1,8 +1,8 @@
 # A small DINO for mmkd's mini shapes data (CPU-sized): ResNet-18 from
 # scratch, 256-d transformer (mmdet's DINO decoder assumes 256) with 512-d
 # FFNs, 2 encoder / 4 decoder layers, 100 queries, 160 px images. The
-# baseline of tools/demos/dfine_ablation.py; mini_dino_r18_fdr.py and
-# mini_dino_r18_fdr_golsd.py add D-FINE.
+# baseline of tools/demos/dfine_ablation.py; mini_dino_r18_fdr.py,
+# mini_dino_r18_fdr_union.py and mini_dino_r18_fdr_golsd.py add D-FINE.
 #   python tools/make_mini_data.py
 #   python tools/train.py configs/dfine/mini_dino_r18.py
 _base_ = [

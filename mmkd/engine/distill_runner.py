@@ -22,12 +22,15 @@ from mmkd.utils.scope_hook import route_distill_configs
 from .distill_checkpoint_hook import DistillCheckpointHook
 from .distributed import (DistillDDPModule, has_sync_bn, init_cpu_dist,
                           unreached_params)
+from .kd_doctor_hook import KDDoctorHook
 from .nonfinite_grad_hook import NonFiniteGradHook
 from .rng_state_hook import RNGStateHook
+from .validate_teacher_hook import ValidateTeacherHook
 from .weights_only_checkpoint_hook import WeightsOnlyCheckpointHook
 
 # `distill` keys used by the runner, the rest go to DistillModel.
-_RUNNER_KEYS = ('schedules', 'nonfinite_grad_patience', 'on_nonfinite_grad')
+_RUNNER_KEYS = ('schedules', 'nonfinite_grad_patience', 'on_nonfinite_grad',
+                'diagnose', 'validate_teacher')
 
 
 @RUNNERS.register_module()
@@ -46,6 +49,12 @@ class DistillRunner(Runner):
       the student, connectors and loss modules are wrapped in DDP, not the
       teacher; without a GPU the process group uses gloo
       (``mmkd.engine.distributed``). Plain configs train on the CPU too.
+    - Before the first iteration the KD doctor's checks run on one batch
+      and are logged (:class:`KDDoctorHook`; ``distill.diagnose=False``
+      turns them off).
+    - ``distill.validate_teacher=True`` evaluates the teacher on the val set
+      before training and logs its metrics beside the student's
+      (:class:`ValidateTeacherHook`).
     - A NaN/Inf distillation loss stops training after saving the state
       from before that iteration as ``last_good_iter_<n>.pth`` in the work
       dir (nothing when the weights themselves are no longer finite).
@@ -63,6 +72,10 @@ class DistillRunner(Runner):
                 distill.get('on_nonfinite_grad', 'stop')))
             for hook in (self.cfg.get('distill') or {}).get('schedules', []):
                 self.register_hook(HOOKS.build(mmkd_cfg(hook)))
+            if distill.get('diagnose', True):
+                self.register_hook(KDDoctorHook())
+            if distill.get('validate_teacher', False):
+                self.register_hook(ValidateTeacherHook())
 
     def build_model(self, model: Union[nn.Module, Dict]) -> nn.Module:
         distill = self.cfg.get('distill')

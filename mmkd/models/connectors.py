@@ -1,5 +1,5 @@
 """Connectors adapt a student tensor to the teacher's shape before a loss."""
-from typing import Optional, Sequence, Tuple
+from typing import Optional, Sequence, Tuple, Union
 
 import torch
 import torch.nn as nn
@@ -46,18 +46,105 @@ class LinearConnector(nn.Module):
 
 @MODELS.register_module()
 class NormConnector(nn.Module):
-    """Parameter-free normalisation of features to zero mean / unit variance
-    per sample over channels and positions (like LayerNorm without affine)."""
+    """Normalise features. Without ``norm_cfg``: parameter-free, to zero mean
+    / unit variance per sample over channels and positions (like LayerNorm
+    without affine). With ``norm_cfg`` (MMRazor's ``NormConnector``): an
+    mmcv norm layer over ``in_channels``, e.g. ``dict(type='BN')``."""
 
-    def __init__(self, eps: float = 1e-6) -> None:
+    def __init__(self, in_channels: Optional[int] = None,
+                 norm_cfg: Optional[dict] = None, eps: float = 1e-6) -> None:
         super().__init__()
         self.eps = eps
+        self.norm = None
+        if norm_cfg is not None:
+            if in_channels is None:
+                raise ValueError('NormConnector with norm_cfg needs '
+                                 'in_channels.')
+            from mmcv.cnn import build_norm_layer
+            self.norm = build_norm_layer(norm_cfg, in_channels)[1]
 
     def forward(self, x: Tensor) -> Tensor:
+        if self.norm is not None:
+            return self.norm(x)
         dims = tuple(range(1, x.dim()))
         mean = x.mean(dims, keepdim=True)
         std = x.std(dims, keepdim=True)
         return (x - mean) / (std + self.eps)
+
+
+@MODELS.register_module()
+class ConvModuleConnector(nn.Module):
+    """An mmcv ``ConvModule`` (conv, norm, activation in ``order``) from the
+    student's to the teacher's channels: MMRazor's connector of the same
+    name and arguments (``in_channel``/``out_channel``, singular; filled in
+    from the recorded shapes when omitted). E.g. FitNet/OFD's
+    ``norm_cfg=dict(type='BN'), act_cfg=None``."""
+
+    def __init__(self,
+                 in_channel: int,
+                 out_channel: int,
+                 kernel_size: Union[int, Tuple[int, int]] = 1,
+                 stride: Union[int, Tuple[int, int]] = 1,
+                 padding: Union[int, Tuple[int, int]] = 0,
+                 dilation: Union[int, Tuple[int, int]] = 1,
+                 groups: int = 1,
+                 bias: Union[str, bool] = 'auto',
+                 conv_cfg: Optional[dict] = None,
+                 norm_cfg: Optional[dict] = None,
+                 act_cfg: Optional[dict] = dict(type='ReLU'),
+                 inplace: bool = True,
+                 with_spectral_norm: bool = False,
+                 padding_mode: str = 'zeros',
+                 order: tuple = ('conv', 'norm', 'act')) -> None:
+        super().__init__()
+        from mmcv.cnn import ConvModule
+        self.conv_module = ConvModule(
+            in_channel, out_channel, kernel_size, stride=stride,
+            padding=padding, dilation=dilation, groups=groups, bias=bias,
+            conv_cfg=conv_cfg, norm_cfg=norm_cfg, act_cfg=act_cfg,
+            inplace=inplace, with_spectral_norm=with_spectral_norm,
+            padding_mode=padding_mode, order=order)
+
+    def forward(self, x: Tensor) -> Tensor:
+        return self.conv_module(x)
+
+
+@MODELS.register_module()
+class MGDConnector(nn.Module):
+    """MGD's generator as a connector (MMRazor's ``MGDConnector``): align
+    the student to the teacher's channels (1x1 conv when they differ), zero
+    random positions (ratio ``lambda_mgd``; whole channels with
+    ``mask_on_channel``), and regenerate with conv3x3-ReLU-conv3x3.
+
+    MMRazor's ``MGDLoss(alpha_mgd)`` after it is ``sum((S' - T)^2) / N *
+    alpha_mgd``, i.e. mmkd's ``MSELoss(reduction='sum',
+    loss_weight=alpha_mgd)``; mmkd's own ``MGDLoss`` holds this generator
+    itself (use it without a connector instead).
+
+    Reference: `Masked Generative Distillation
+    <https://arxiv.org/abs/2205.01529>`_.
+    """
+
+    def __init__(self, student_channels: int, teacher_channels: int,
+                 lambda_mgd: float = 0.65,
+                 mask_on_channel: bool = False) -> None:
+        super().__init__()
+        self.lambda_mgd = lambda_mgd
+        self.mask_on_channel = mask_on_channel
+        self.align = nn.Conv2d(student_channels, teacher_channels, 1) \
+            if student_channels != teacher_channels else None
+        self.generation = nn.Sequential(
+            nn.Conv2d(teacher_channels, teacher_channels, 3, padding=1),
+            nn.ReLU(inplace=True),
+            nn.Conv2d(teacher_channels, teacher_channels, 3, padding=1))
+
+    def forward(self, x: Tensor) -> Tensor:
+        if self.align is not None:
+            x = self.align(x)
+        n, c, h, w = x.shape
+        shape = (n, c, 1, 1) if self.mask_on_channel else (n, 1, h, w)
+        keep = torch.rand(shape, device=x.device) <= 1 - self.lambda_mgd
+        return self.generation(x * keep.to(x.dtype))
 
 
 @MODELS.register_module()

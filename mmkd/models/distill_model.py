@@ -303,9 +303,16 @@ class DistillModel(BaseModel):
         if 'data_samples' in inspect.signature(
                 self.distill_losses[name].forward).parameters:
             self.wants_data_samples.add(name)
+        spec = self.teacher_specs[name]
+        if hasattr(self.distill_losses[name], 'init_from_teacher') \
+                and isinstance(spec, RecordSpec):
+            # e.g. OFDLoss: its margin from the recorded teacher BN layer
+            self.distill_losses[name].init_from_teacher(
+                find_module(self.teacher, spec.path, 'teacher'))
 
         if connector == 'auto':
-            if not is_map or 'student_channels' in accepted:
+            if not is_map or 'student_channels' in accepted or getattr(
+                    self.distill_losses[name], 'channel_agnostic', False):
                 return
             try:
                 connector = auto_connector(student.shape, teacher.shape)
@@ -335,8 +342,20 @@ class DistillModel(BaseModel):
         connector = dict(connector)
         if is_map:
             channel_dim = 1 if connector.get('type') != 'LinearConnector' else -1
-            connector.setdefault('in_channels', int(student.shape[channel_dim]))
-            connector.setdefault('out_channels', int(teacher.shape[channel_dim]))
+            s_c = int(student.shape[channel_dim])
+            t_c = int(teacher.shape[channel_dim])
+            # the channel arguments the connector takes (MMRazor's use
+            # in_channel/out_channel or student_/teacher_channels)
+            type_ = mmkd_cfg(connector)['type']
+            cls = MODELS.get(type_) if isinstance(type_, str) else type_
+            takes = _accepted_args(cls) if isinstance(cls, type) else None
+            for arg, value in (('in_channels', s_c), ('out_channels', t_c),
+                               ('in_channel', s_c), ('out_channel', t_c),
+                               ('student_channels', s_c),
+                               ('teacher_channels', t_c)):
+                if arg in (takes if takes is not None else
+                           ('in_channels', 'out_channels')):
+                    connector.setdefault(arg, value)
         self.connectors[name] = MODELS.build(mmkd_cfg(connector))
 
     def load_student_init(self) -> None:
@@ -397,15 +416,7 @@ class DistillModel(BaseModel):
                         names: Optional[List[str]] = None) -> Dict[str, Tensor]:
         losses, inputs = {}, {}
         for name in names if names is not None else list(self.loss_cfgs):
-            student = self.student_recorder.get(self.student_specs[name])
-            teacher = _fp32(
-                self.teacher_recorder.get(self.teacher_specs[name]))
-            raw = student
-            if name in self.connectors:
-                student = self.connectors[name](student)
-            if (isinstance(student, Tensor) and isinstance(teacher, Tensor)
-                    and student.dim() == 4 and teacher.dim() == 4):
-                student = resize_like(student, teacher.shape[-2:])
+            raw, student, teacher = self.loss_inputs(name)
             loss_module = self.distill_losses[name]
             kwargs = {}
             if name in self.wants_data_samples:
@@ -421,6 +432,23 @@ class DistillModel(BaseModel):
             inputs[name] = (raw, student, teacher)
         self._check_finite(losses, inputs)
         return losses
+
+    def loss_inputs(self, name: str,
+                    connectors: Optional[nn.ModuleDict] = None) -> tuple:
+        """``(recorded student, student for the loss, teacher)`` of loss
+        ``name`` from the last recorded forward: the student after its
+        connector (of ``connectors``, default the model's) and resized to
+        the teacher's map size; the teacher in fp32."""
+        connectors = self.connectors if connectors is None else connectors
+        student = self.student_recorder.get(self.student_specs[name])
+        teacher = _fp32(self.teacher_recorder.get(self.teacher_specs[name]))
+        raw = student
+        if name in connectors:
+            student = connectors[name](student)
+        if (isinstance(student, Tensor) and isinstance(teacher, Tensor)
+                and student.dim() == 4 and teacher.dim() == 4):
+            student = resize_like(student, teacher.shape[-2:])
+        return raw, student, teacher
 
     def _check_finite(self, losses: Dict[str, Tensor],
                       inputs: Dict[str, tuple]) -> None:

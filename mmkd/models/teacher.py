@@ -3,12 +3,14 @@ import os
 import os.path as osp
 import pickle
 import re
+from collections import OrderedDict
 from contextlib import contextmanager
 from typing import Iterator, Optional, Union
 
 import torch
 import torch.nn as nn
 from mmengine.config import Config
+from mmengine.logging import print_log
 from mmengine.model import BaseModule, revert_sync_batchnorm
 from mmengine.registry import MODELS, DefaultScope
 from mmengine.runner.checkpoint import _load_checkpoint
@@ -95,7 +97,8 @@ def safe_load(checkpoint: str, what: str = 'teacher') -> object:
 
 def load_state_dict_from(checkpoint: str, what: str = 'teacher') -> dict:
     """Read a checkpoint's state dict on the CPU (``module.`` prefixes of DDP
-    checkpoints removed)."""
+    checkpoints removed; of an MMRazor distillation checkpoint only its
+    student, the ``architecture.`` keys without that prefix)."""
     if not isinstance(checkpoint, str) or not checkpoint:
         raise ValueError(
             f'A {what} checkpoint is required (distill.teacher.checkpoint): '
@@ -107,8 +110,38 @@ def load_state_dict_from(checkpoint: str, what: str = 'teacher') -> dict:
     state = ckpt.get('state_dict', ckpt) if isinstance(ckpt, dict) else ckpt
     if not isinstance(state, dict):
         raise ValueError(f'{checkpoint!r} holds no state dict.')
-    return {k[7:] if k.startswith('module.') else k: v
-            for k, v in state.items()}
+    out = OrderedDict((k[7:] if k.startswith('module.') else k, v)
+                      for k, v in state.items())
+    # the modules' state-dict versions: mmdet3d's spconv 2 layers read the
+    # layout of their kernels from them (a checkpoint without them is
+    # taken for the spconv 1 layout and permuted)
+    meta = getattr(state, '_metadata', None)
+    if meta is not None:
+        out._metadata = OrderedDict(
+            ('' if k == 'module' else k[7:] if k.startswith('module.') else k,
+             v) for k, v in meta.items())
+    return _mmrazor_student(out, checkpoint, what)
+
+
+def _mmrazor_student(state: dict, checkpoint: str, what: str) -> dict:
+    """The student (``architecture.`` keys, prefix removed) of an MMRazor
+    distillation checkpoint; other state dicts unchanged."""
+    if not any(k.startswith('architecture.') for k in state):
+        return state
+    out = OrderedDict((k[13:], v) for k, v in state.items()
+                      if k.startswith('architecture.'))
+    meta = getattr(state, '_metadata', None)
+    if meta is not None:
+        out._metadata = OrderedDict(
+            ('' if k == 'architecture' else k[13:], v)
+            for k, v in meta.items() if k == 'architecture'
+            or k.startswith('architecture.'))
+    print_log(f'mmkd: the {what} checkpoint {checkpoint!r} is an MMRazor '
+              f'distillation checkpoint: loading its student (the '
+              f'{len(out)} `architecture.` keys, prefix removed) and '
+              f'ignoring its {len(state) - len(out)} other keys (teacher., '
+              'distiller.)', logger='current')
+    return out
 
 
 def build_teacher(config: Union[str, dict, Config],

@@ -1,17 +1,31 @@
-"""D-FINE ablation on the generated detection data: DINO, + FDR,
-+ FDR + GO-LSD, trained with the same budget, evaluated with the COCO bbox
-metric.
+"""D-FINE ablation on the generated detection data: DINO, + FDR (own
+matches), + FDR (union matches, the official D-FINE criterion without DDF)
+and + FDR + GO-LSD, trained with the same budget, evaluated with the COCO
+bbox metric.
+
+Rows (``--only`` takes the keys):
+
+- ``dino``: mmdet's DINO (configs/dfine/mini_dino_r18.py);
+- ``fdr``: + FDR and the FGL loss, no DDF, each decoder layer's box / FGL
+  losses on its own Hungarian matches (mmkd's FDR-only mode,
+  ``loss_ddf=None``; mini_dino_r18_fdr.py);
+- ``fdr_union``: + FDR and FGL, no DDF, box / FGL losses of every layer on
+  the union set of all layers' matches: the official D-FINE criterion, which
+  always uses the union, with the DDF weight 0 (``loss_ddf=None,
+  union_matching=True``; mini_dino_r18_fdr_union.py);
+- ``fdr_golsd``: + FDR + GO-LSD: FGL and DDF on the union set, the full
+  D-FINE losses (mini_dino_r18_fdr_golsd.py).
 
 1. draw the mini COCO-format detection data set (320 train / 64 val
    scenes of 160 px, in data/mini_dfine; reused when present);
-2. train configs/dfine/mini_dino_r18.py, mini_dino_r18_fdr.py and
-   mini_dino_r18_fdr_golsd.py for the same number of iterations with the
+2. train each row's config for the same number of iterations with the
    same seed, batch and schedule (linear warm-up + cosine);
 3. evaluate each on the val split and print a table (bbox mAP, AP50, AP75,
-   median seconds per training iteration, minutes).
+   median seconds per training iteration, minutes) and its legend.
 
     python tools/demos/dfine_ablation.py [--iters 300] [--batch 4]
         [--img 128] [--queries 30] [--work-dir work_dirs/dfine_ablation]
+        [--only dino fdr fdr_union fdr_golsd]
 
 The default budget (a few minutes per model on 2 CPU cores) is far below
 what DETR-style detectors need to converge (DINO trains 12+ COCO epochs),
@@ -34,15 +48,26 @@ import mmkd.models.dfine  # noqa: E402,F401
 from mmkd.datasets.mini_data import generate_mini_data  # noqa: E402
 
 REPO = osp.dirname(osp.dirname(osp.dirname(osp.abspath(__file__))))
+# key: (row label, config, legend)
 VARIANTS = {
-    'DINO': 'configs/dfine/mini_dino_r18.py',
-    '+ FDR': 'configs/dfine/mini_dino_r18_fdr.py',
-    '+ FDR + GO-LSD': 'configs/dfine/mini_dino_r18_fdr_golsd.py',
+    'dino': ('DINO', 'configs/dfine/mini_dino_r18.py',
+             "mmdet's DINO (baseline)"),
+    'fdr': ('+FDR (own)', 'configs/dfine/mini_dino_r18_fdr.py',
+            'FDR + FGL, no DDF; each layer\'s box/FGL losses on its own '
+            'matches (mmkd FDR-only mode, loss_ddf=None)'),
+    'fdr_union': ('+FDR (union)', 'configs/dfine/mini_dino_r18_fdr_union.py',
+                  'FDR + FGL, no DDF; box/FGL losses on the union set of '
+                  'all layers\' matches = official D-FINE criterion '
+                  'without DDF (loss_ddf=None, union_matching=True)'),
+    'fdr_golsd': ('+FDR +GO-LSD', 'configs/dfine/mini_dino_r18_fdr_golsd.py',
+                  'FDR + FGL + DDF on the union set (full D-FINE losses)'),
 }
 
 
 def parse_args(argv=None):
-    p = argparse.ArgumentParser(description=__doc__.split('\n\n')[0])
+    p = argparse.ArgumentParser(
+        description='\n\n'.join(__doc__.split('\n\n')[:3]),
+        formatter_class=argparse.RawDescriptionHelpFormatter)
     p.add_argument('--data-root', default='data/mini_dfine',
                    help='where the detection data are drawn (own folder: '
                    'the generation parameters are pinned below)')
@@ -61,7 +86,7 @@ def parse_args(argv=None):
                    help='torch CPU threads (1 keeps timings stable on a '
                    'shared machine)')
     p.add_argument('--only', nargs='+', choices=list(VARIANTS),
-                   help='train only these rows')
+                   help='train only these rows (see the legend above)')
     return p.parse_args(argv)
 
 
@@ -169,18 +194,23 @@ def main(argv=None) -> dict:
         num_pose_val=0)
     print(f'[dfine_ablation] data: {info["root"]} {info["counts"]}')
     rows = {}
-    for name, cfg_path in VARIANTS.items():
-        if args.only and name not in args.only:
+    for key, (name, cfg_path, _) in VARIANTS.items():
+        if args.only and key not in args.only:
             continue
-        rows[name] = run(name, cfg_path, args)
+        rows[key] = run(name, cfg_path, args)
     print(f'\nD-FINE ablation on mmkd mini shapes (val), {args.iters} iters '
           f'x batch {args.batch}, {args.img}px, {args.queries} queries, '
           f'seed {args.seed}, {args.threads or "default"} torch thread(s)')
-    print(f'{"model":<18}{"bbox mAP":>9}{"AP50":>7}{"AP75":>7}'
+    print(f'{"model":<14}{"bbox mAP":>9}{"AP50":>7}{"AP75":>7}'
           f'{"s/iter":>8}{"min":>6}')
-    for name, r in rows.items():
-        print(f'{name:<18}{r["mAP"]:>9.3f}{r["AP50"]:>7.3f}{r["AP75"]:>7.3f}'
+    for key, r in rows.items():
+        name = VARIANTS[key][0]
+        print(f'{name:<14}{r["mAP"]:>9.3f}{r["AP50"]:>7.3f}{r["AP75"]:>7.3f}'
               f'{r["iter_time"]:>8.2f}{r["minutes"]:>6.1f}')
+    print()
+    for key in rows:
+        name, _, legend = VARIANTS[key]
+        print(f'{name:<14}{legend}')
     return rows
 
 

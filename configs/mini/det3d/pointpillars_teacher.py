@@ -1,8 +1,9 @@
 # PointPillars teacher for mmkd's mini KITTI-format point clouds
 # (mmkd.datasets.generate_mini_kitti into $MMKD_DATA_ROOT/kitti): mmdet3d's
 # own 3-class KITTI PointPillars with a smaller point-cloud range and grid
-# (41 m x 41 m at 0.32 m pillars: a 128 x 128 BEV grid) so that it trains on
-# the CPU. Widths and depths are mmdet3d's (PFN 64, backbone [64, 128, 256]).
+# (41 m x 41 m at 0.32 m pillars: a 128 x 128 BEV grid, at most 16 points a
+# pillar where KITTI's has 32) so that it trains on the CPU. Widths and
+# depths are mmdet3d's (PFN 64, backbone [64, 128, 256]).
 # No ground-truth database sampling (ObjectSample): the mini set has no
 # kitti_dbinfos. KittiMetric's IoU kernels are numba.cuda ones: on a
 # machine without CUDA run evaluation with NUMBA_ENABLE_CUDASIM=1.
@@ -17,7 +18,8 @@ model = dict(
         voxel_layer=dict(
             point_cloud_range=point_cloud_range,
             voxel_size=voxel_size,
-            max_voxels=(8000, 12000))),
+            max_voxels=(8000, 12000),
+            max_num_points=16)),
     voxel_encoder=dict(
         voxel_size=voxel_size, point_cloud_range=point_cloud_range),
     middle_encoder=dict(output_shape=[128, 128]),

@@ -60,10 +60,17 @@ class FDRHeadMixin:
         loss_fgl (dict): FGL loss config; ``None`` disables it.
             Default ``FGLLoss`` with weight 0.15.
         loss_ddf (dict): DDF (GO-LSD) loss config; ``None`` disables
-            GO-LSD. Default ``DDFLoss`` with T = 5 and weight 1.5.
-        union_matching (bool, optional): box/FGL/DDF losses of all layers
-            use the union set of matches; defaults to ``loss_ddf is not
-            None`` (part of GO-LSD).
+            DDF. Default ``DDFLoss`` with T = 5 and weight 1.5.
+        union_matching (bool, optional): ``True``: the box (L1, IoU), FGL
+            and DDF losses of all layers (and of :math:`b^0`) use the union
+            set of all layers' matches (:func:`union_set_matching`), as the
+            official D-FINE criterion always does, with or without DDF;
+            ``False``: each layer uses its own Hungarian matches. The
+            classification losses always use each layer's own matches.
+            ``None`` (default): ``loss_ddf is not None``, so
+            ``loss_ddf=None`` alone gives mmkd's FDR-only mode without the
+            union; ``loss_ddf=None, union_matching=True`` is the official
+            configuration without DDF.
     """
 
     _enc_in_union = False  # encoder outputs occupy the query slots
@@ -358,6 +365,7 @@ class FDRHeadMixin:
                                           enc_gt_instances, batch_img_metas)
         union = None
         if self.union_matching:
+            # the order of the pool does not matter (ties -> lower gt index)
             pool = [layer_matches[-1]] + layer_matches[:-1] + [pre_matches]
             if enc_matches is not None and self._enc_in_union:
                 pool.append(enc_matches)

@@ -17,12 +17,23 @@ def union_set_matching(
     """Pool the (query, gt) matches of several layers of one image.
 
     Every query matched in at least one layer enters the union set and keeps
-    the ground truth it was matched to most often; ties go to the pair that
-    occurs first in ``matches`` (pass the last decoder layer first, as
-    D-FINE's criterion does, so it wins ties).
+    the ground truth it was matched to most often; a tie in that count goes
+    to the lower ground-truth index. The order of ``matches`` does not
+    matter.
 
-    Reference: D-FINE (arXiv 2410.13842), Sec. 3.3 (GO-LSD) and the official
-    ``DFINECriterion._get_go_indices``.
+    This is the rule of the official ``DFINECriterion._get_go_indices``
+    (Peterande/D-FINE, ``src/zoo/dfine/dfine_criterion.py``): it
+    concatenates all layers' (query, gt) pairs, counts them with
+    ``torch.unique(..., dim=0, return_counts=True)`` (which returns the
+    pairs sorted by query, then gt), orders them with
+    ``torch.argsort(counts, descending=True)`` and keeps each query's first
+    pair. Equal counts stay in ``torch.unique``'s order, i.e. the lower gt
+    index wins, where that argsort keeps ties in order: always for up to 16
+    distinct pairs per image on the CPU (PyTorch's default sort is not
+    stable beyond that, so the official tie-break there is unspecified).
+    Here the lower gt index always wins.
+
+    Reference: D-FINE (arXiv 2410.13842), Sec. 3.3 (GO-LSD).
 
     Args:
         matches (sequence[tuple[Tensor, Tensor]]): per layer, the matched
@@ -30,8 +41,9 @@ def union_set_matching(
             equal length).
 
     Returns:
-        tuple[Tensor, Tensor]: query indices (sorted ascending) and their
-        ground-truth indices.
+        tuple[Tensor, Tensor]: query indices (sorted ascending; the official
+        code lists them by decreasing count instead, which changes no loss)
+        and their ground-truth indices.
     """
     qs = [q.reshape(-1).long() for q, _ in matches]
     gs = [g.reshape(-1).long() for _, g in matches]
@@ -43,15 +55,13 @@ def union_set_matching(
     g = torch.cat(gs).to(q.device)
     num_gt = int(g.max()) + 1
     key = q * num_gt + g
-    uniq, inverse, counts = torch.unique(
-        key, return_inverse=True, return_counts=True)
-    pos = torch.arange(key.numel(), device=key.device)
-    first = torch.full_like(uniq, key.numel()).scatter_reduce(
-        0, inverse, pos, reduce='amin', include_self=True)
+    # sorted by key, i.e. by query, then gt (as torch.unique(dim=0) sorts
+    # the official (query, gt) rows)
+    uniq, counts = torch.unique(key, sorted=True, return_counts=True)
     uq, ug = uniq // num_gt, uniq % num_gt
-    # order: query asc, then count desc, then first occurrence asc
-    perm = torch.argsort(first, stable=True)
-    perm = _stable_sort(counts, perm, descending=True)
+    # order: query asc, then count desc, then gt asc (stable sorts keep the
+    # gt-ascending order of equal counts)
+    perm = torch.sort(counts, stable=True, descending=True)[1]
     perm = _stable_sort(uq, perm)
     uq, ug = uq[perm], ug[perm]
     keep = torch.ones_like(uq, dtype=torch.bool)

@@ -7,7 +7,7 @@ from mmcv.cnn import ConvModule
 from torch import Tensor
 
 from mmkd.registry import MODELS
-from .graph import edge_features, local_graph, to_items
+from .graph import gather_items, local_graph, to_items
 
 Record = Union[Tensor, Sequence[Tensor]]
 
@@ -97,6 +97,29 @@ class PointDistillerLoss(nn.Module):
         adapter.init_weights()
         return adapter
 
+    @staticmethod
+    def _adapt(adapter: ConvModule, items: Tensor, centers: Tensor,
+               neighbors: Tensor) -> Tensor:
+        """``adapter(edge_features(items, centers, neighbors))``, (B, C',
+        N, K), without building the (B, 2C, N, K) edge features: the 1x1
+        conv of ``[x_j, x_i]`` is ``W_j x_j + W_i x_i``, so each item is
+        projected once (M x C') and the projections are gathered, which
+        saves the conv over N * K edges and the 2C-channel edge tensor."""
+        conv = adapter.conv
+        channels = items.shape[-1]
+        weight = conv.weight.flatten(1)  # (C', 2C): [W_j, W_i]
+        proj_j = items @ weight[:, :channels].t()  # (B, M, C')
+        proj_i = gather_items(items, centers) @ weight[:, channels:].t()
+        out = gather_items(proj_j, neighbors) + proj_i.unsqueeze(2)
+        if conv.bias is not None:
+            out = out + conv.bias
+        out = out.permute(0, 3, 1, 2)  # (B, C', N, K)
+        if adapter.with_norm:
+            out = adapter.norm(out)
+        if adapter.with_activation:
+            out = adapter.activate(out)
+        return out
+
     def _split(self, student: Record,
                teacher: Record) -> Tuple[Tensor, Tensor, Tensor]:
         """Student and teacher items (B, M, C) and the importance (B, M)."""
@@ -140,10 +163,10 @@ class PointDistillerLoss(nn.Module):
                                          self.num_neighbors,
                                          self.chunk_elements)
         with torch.autocast(s_items.device.type, enabled=False):
-            a_t = self.teacher_adapter(
-                edge_features(t_items.float(), centers, neighbors))
-            a_s = self.student_adapter(
-                edge_features(s_items.float(), centers, neighbors))
+            a_t = self._adapt(self.teacher_adapter, t_items.float(), centers,
+                              neighbors)
+            a_s = self._adapt(self.student_adapter, s_items.float(), centers,
+                              neighbors)
             if self.pool == 'max':
                 a_t, a_s = a_t.amax(dim=-1), a_s.amax(dim=-1)
             sel = score.gather(1, centers)  # (B, N)

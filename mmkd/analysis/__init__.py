@@ -1,0 +1,12 @@
+"""Analysis of distillation runs: the KD doctor (``tools/analysis``)."""
+from .doctor_plot import plot_doctor
+from .doctor_run import DoctorResult, run_doctor
+from .kd_doctor import (Diagnosis, LossDiagnosis, TensorStats, average,
+                        diagnose, find_warnings)
+from .slice_eval import evaluate_slice
+
+__all__ = [
+    'diagnose', 'find_warnings', 'average', 'Diagnosis', 'LossDiagnosis',
+    'TensorStats', 'run_doctor', 'DoctorResult', 'plot_doctor',
+    'evaluate_slice'
+]

@@ -1,0 +1,66 @@
+"""The KD doctor's checks, once, at the start of every distillation run."""
+from typing import Optional
+
+from mmengine.hooks import Hook
+
+from mmkd.registry import HOOKS
+
+
+@HOOKS.register_module()
+class KDDoctorHook(Hook):
+    """Runs :func:`mmkd.analysis.kd_doctor.diagnose` on one batch (the
+    first training samples) before the first iteration and logs its table
+    and warnings through the runner's logger (MMLogger).
+
+    :class:`~mmkd.engine.DistillRunner` registers it unless
+    ``distill.diagnose=False``. It does not change the run: no optimizer
+    step, no ``.grad`` written, buffers, module modes and random states put
+    back. Under DDP every rank runs it on the same batch (the student's
+    forward may hold collectives, e.g. mmdet's ``reduce_mean`` or SyncBN),
+    outside the DDP wrapper; only rank 0's logger prints.
+
+    Args:
+        raise_errors: Let an error inside the diagnosis stop the run
+            (default: log it as a warning and train on).
+    """
+    # Before other hooks' ``before_train``, so that what they set up for
+    # training (e.g. hooks counting teacher forwards) does not see it. The
+    # weight schedules set their factors later (``before_train_epoch``):
+    # the diagnosis uses the factors the run starts with.
+    priority = 'VERY_HIGH'
+
+    def __init__(self, raise_errors: bool = False) -> None:
+        self.raise_errors = raise_errors
+        self.diagnosis = None  # the last Diagnosis, for tests and users
+
+    def before_train(self, runner) -> None:
+        from mmkd.analysis.kd_doctor import diagnose, find_warnings
+        from mmkd.models.distill_model import DistillModel
+        model = runner.model
+        if not isinstance(model, DistillModel) or model.teacher is None:
+            return
+        try:
+            diagnosis = diagnose(model, runner._probe_batch())
+        except Exception as e:  # noqa: BLE001  (diagnosis must not kill runs)
+            if self.raise_errors:
+                raise
+            runner.logger.warning(
+                'mmkd doctor: the start-of-run diagnosis failed '
+                f'({type(e).__name__}: {e}); training goes on. Turn it off '
+                'with '
+                'distill.diagnose=False.')
+            return
+        self.diagnosis = diagnosis
+        runner.logger.info('mmkd doctor (one batch, before training; '
+                           'distill.diagnose=False turns this off):\n' +
+                           diagnosis.table())
+        warnings = find_warnings(diagnosis)
+        for warning in warnings:
+            runner.logger.warning(f'mmkd doctor: {warning}')
+        if not warnings:
+            runner.logger.info('mmkd doctor: no warnings.')
+
+    @property
+    def last(self) -> Optional[object]:
+        """The diagnosis logged at the start of the run (or None)."""
+        return self.diagnosis

@@ -1,0 +1,224 @@
+"""The results zoo: teacher, plain student and distilled student of one
+recipe family on the embedded data, over several paired seeds.
+
+    python tools/zoo.py det_pkd --seeds 0 1 2 3 4 [--work-dir work_dirs/zoo]
+        [--cfg-options distill.losses.pkd_fpn0.loss_weight=1 ...]
+
+Seed ``s`` gives the plain and the distilled student the same initial
+weights and the same data order (``randomness.seed = s``), so the paired
+difference ``distilled - plain`` cancels most of the seed's luck. The table
+gives per model the mean and standard deviation over seeds, and for the
+distilled student the mean paired difference with its standard error; a
+plot shows each seed's difference. Runs already done (``zoo_result.json``
+in their work dir) are read back, not trained again, so a zoo run can be
+stopped and continued, or extended with more seeds.
+"""
+import argparse
+import json
+import math
+import os
+import os.path as osp
+import shlex
+import statistics
+import sys
+import time
+from typing import Dict, List, Optional
+
+import torch
+from mmengine.config import DictAction
+
+sys.path.insert(0, osp.dirname(osp.abspath(__file__)))
+from analysis.plot_losses import read_scalars  # noqa: E402
+from train import build_runner  # noqa: E402
+
+import mmkd  # noqa: E402,F401
+from mmkd.datasets import generate_mini_data  # noqa: E402
+from mmkd.models.teacher import load_config  # noqa: E402
+
+REPO = osp.dirname(osp.dirname(osp.abspath(__file__)))
+
+# family -> its three configs, the metric it is judged by, and where the
+# distilled config expects the teacher's checkpoint
+FAMILIES: Dict[str, dict] = {
+    'det_pkd': dict(
+        title='PKD on RTMDet neck outputs (COCO bbox mAP)',
+        teacher='configs/zoo/rtmdet_teacher_24e.py',
+        student='configs/zoo/rtmdet_student_quarter.py',
+        distilled='configs/zoo/rtmdet_student_quarter_pkd.py',
+        metric='coco/bbox_mAP'),
+    'seg_cwd': dict(
+        title='CWD on PSPNet logits (mIoU)',
+        teacher='configs/zoo/pspnet_r18_teacher_800i.py',
+        student='configs/zoo/pspnet_r18_student_quarter.py',
+        distilled='configs/zoo/pspnet_r18_student_quarter_cwd.py',
+        metric='mIoU'),
+}
+
+
+def train_and_test(cfg_path: str, work_dir: str, seed: int,
+                   options: Optional[dict] = None) -> dict:
+    """Train ``cfg_path`` with ``seed`` into ``work_dir`` and test it; the
+    result (metrics, time per iteration, checkpoint) is also saved as
+    ``zoo_result.json`` there and read back on the next call."""
+    done = osp.join(work_dir, 'zoo_result.json')
+    if osp.exists(done):
+        with open(done) as f:
+            return json.load(f)
+    # the embedded data (drawn once; found again by its parameters)
+    generate_mini_data(os.environ['MMKD_DATA_ROOT'], seed=0)
+    cfg = load_config(osp.join(REPO, cfg_path), 'train')
+    cfg.work_dir = work_dir
+    cfg.merge_from_dict({'randomness.seed': seed, **(options or {})})
+    # one visualizer and message hub per run (mmengine keeps them per name
+    # for the whole process)
+    cfg.experiment_name = f'zoo_{osp.basename(work_dir)}_{time.time_ns()}'
+    cfg.visualizer.name = f'visualizer_{cfg.experiment_name}'
+    last = osp.join(work_dir, 'last_checkpoint')
+    trained = osp.exists(last) and _finished(cfg, last)
+    if trained:  # trained before, stopped before the test: test only
+        with open(last) as f:
+            cfg.load_from = f.read().strip()
+    runner = build_runner(cfg)
+    if not trained:
+        runner.train()
+    metrics = runner.test()
+    iter_times = [r['time'] for r in read_scalars(work_dir)
+                  if 'time' in r and 'loss' in r]
+    with open(last) as f:
+        ckpt = f.read().strip()
+    iter_time = statistics.median(iter_times)
+    result = dict(metrics={k: float(v) for k, v in metrics.items()},
+                  iter_time=iter_time,
+                  minutes=iter_time * runner.train_loop.max_iters / 60,
+                  checkpoint=ckpt, seed=seed, config=cfg_path,
+                  options=options or {})
+    with open(done, 'w') as f:
+        json.dump(result, f, indent=1)
+    return result
+
+
+def _finished(cfg, last_checkpoint: str) -> bool:
+    """Whether the checkpoint named in ``last_checkpoint`` ends the
+    configured schedule."""
+    with open(last_checkpoint) as f:
+        path = f.read().strip()
+    if not osp.exists(path):
+        return False
+    meta = torch.load(path, map_location='cpu', weights_only=True)['meta']
+    if 'max_epochs' in cfg.train_cfg:
+        return meta.get('epoch') == cfg.train_cfg.max_epochs
+    return meta.get('iter') == cfg.train_cfg.max_iters
+
+
+def paired_stats(plain: List[float], distilled: List[float]) -> dict:
+    """Mean paired difference ``distilled - plain``, its standard error and
+    their ratio (a t statistic with ``n - 1`` degrees of freedom)."""
+    diffs = [d - p for p, d in zip(plain, distilled)]
+    mean = statistics.mean(diffs)
+    se = (statistics.stdev(diffs) / math.sqrt(len(diffs))
+          if len(diffs) > 1 else float('nan'))
+    return dict(diffs=diffs, mean=mean, se=se,
+                t=mean / se if se and se == se else float('nan'))
+
+
+def plot_paired(diffs: List[float], seeds: List[int], mean: float, se: float,
+                title: str, out: str) -> str:
+    """Each seed's paired difference, their mean and +-2 standard errors."""
+    import matplotlib
+    matplotlib.use('Agg')
+    import matplotlib.pyplot as plt
+
+    fig, ax = plt.subplots(figsize=(5, 3.2))
+    ax.axhline(0, color='grey', lw=1)
+    ax.scatter(range(len(diffs)), diffs, color='tab:blue', zorder=3,
+               label='one seed')
+    if se == se:  # not NaN
+        ax.errorbar([len(diffs) + 0.5], [mean], yerr=[2 * se], fmt='s',
+                    color='tab:red', capsize=4, label='mean +- 2 SE')
+    ax.set_xticks(list(range(len(diffs))) + [len(diffs) + 0.5])
+    ax.set_xticklabels([str(s) for s in seeds] + ['mean'])
+    ax.set_xlabel('seed')
+    ax.set_ylabel('distilled - plain')
+    ax.set_title(title, fontsize=9)
+    ax.legend(fontsize=8)
+    fig.tight_layout()
+    fig.savefig(out, dpi=120)
+    plt.close(fig)
+    return out
+
+
+def fmt_row(name: str, values: List[float], extra: str = '') -> str:
+    std = f'{statistics.stdev(values):.3f}' if len(values) > 1 else '-'
+    each = ', '.join(f'{v:.3f}' for v in values)
+    return (f'| {name} | {statistics.mean(values):.3f} | {std} | '
+            f'{extra} | {each} |')
+
+
+def main() -> None:
+    parser = argparse.ArgumentParser(description=__doc__.split('\n')[0])
+    parser.add_argument('family', choices=sorted(FAMILIES))
+    parser.add_argument('--seeds', type=int, nargs='+', default=[0, 1, 2, 3, 4])
+    parser.add_argument('--work-dir', default='work_dirs/zoo')
+    parser.add_argument('--data-root', default='data/mini')
+    parser.add_argument('--threads', type=int, default=1,
+                        help='torch threads (more are slower on a shared '
+                        '2-core machine)')
+    parser.add_argument('--cfg-options', nargs='+', action=DictAction,
+                        default={}, help='options for the distilled runs '
+                        '(e.g. a loss weight); their work dirs get a suffix')
+    args = parser.parse_args()
+    torch.set_num_threads(args.threads)
+    family = FAMILIES[args.family]
+    os.environ['MMKD_DATA_ROOT'] = osp.abspath(args.data_root)
+    root = osp.join(args.work_dir, args.family)
+    # e.g. '_loss_weight1.0' for the loss_weight of every level
+    suffix = ''.join(sorted({f'_{k.split(".")[-1]}{v}'
+                             for k, v in args.cfg_options.items()}))
+
+    teacher = train_and_test(family['teacher'], osp.join(root, 'teacher'), 0)
+    options = {'distill.teacher.checkpoint': teacher['checkpoint'],
+               **args.cfg_options}
+    plain, distilled = [], []
+    for seed in args.seeds:
+        plain.append(train_and_test(
+            family['student'], osp.join(root, f'student_seed{seed}'), seed))
+        distilled.append(train_and_test(
+            family['distilled'],
+            osp.join(root, f'distilled{suffix}_seed{seed}'), seed, options))
+
+    key = family['metric']
+    # mmdet's CocoMetric returns no keys when nothing was detected: 0 mAP
+    p = [r['metrics'].get(key, 0.0) for r in plain]
+    d = [r['metrics'].get(key, 0.0) for r in distilled]
+    stats = paired_stats(p, d)
+    minutes = (teacher['minutes'] + sum(r['minutes'] for r in plain) +
+               sum(r['minutes'] for r in distilled))
+    command = 'python tools/zoo.py ' + ' '.join(
+        shlex.quote(a) for a in sys.argv[1:])
+    table = '\n'.join([
+        f'{family["title"]}; seeds {args.seeds}; `{command}`',
+        '',
+        f'| model | {key} mean | std | paired diff +- SE (t) | each seed |',
+        '| --- | ---: | ---: | ---: | --- |',
+        fmt_row('teacher (seed 0)', [teacher['metrics'].get(key, 0.0)]),
+        fmt_row('student', p),
+        fmt_row('student + KD', d, f'{stats["mean"]:+.3f} +- '
+                f'{stats["se"]:.3f} ({stats["t"]:.1f})'),
+        '',
+        f'median s/iter: teacher {teacher["iter_time"]:.3f}, student '
+        f'{statistics.median(r["iter_time"] for r in plain):.3f}, student + '
+        f'KD {statistics.median(r["iter_time"] for r in distilled):.3f}; '
+        f'{minutes:.0f} min of training in all (median s/iter x '
+        'iterations).',
+        'gain > 2 SE: ' + ('yes' if stats['mean'] > 2 * stats['se'] else 'no'),
+    ])
+    plot = plot_paired(stats['diffs'], args.seeds, stats['mean'], stats['se'],
+                       family['title'], osp.join(root, f'paired{suffix}.png'))
+    with open(osp.join(root, f'results{suffix}.md'), 'w') as f:
+        f.write(table + '\n')
+    print('\n' + table + f'\n\nplot: {plot}\ntable: '
+          f'{osp.join(root, f"results{suffix}.md")}')
+
+
+if __name__ == '__main__':
+    main()
