@@ -14,3 +14,25 @@ def mini_data(tmp_path_factory):
     generate_mini_data(root, seed=0, num_train=8, num_val=4, img_size=160)
     os.environ['MMKD_DATA_ROOT'] = root
     yield root
+
+
+@pytest.fixture(autouse=True, scope='session')
+def one_logger_per_runner():
+    """mmengine names a runner's logger and message hub after the second it
+    was built in, so two runners built in the same second share them: the
+    second one logs into the first one's file and inherits its logged
+    losses. Tests build many runners a second; each gets its own name."""
+    import itertools
+
+    from mmengine.runner import Runner
+    count = itertools.count()
+    init = Runner.__init__
+
+    def unique_init(self, *args, experiment_name=None, **kwargs):
+        if experiment_name is None:
+            experiment_name = f'test{next(count)}'
+        init(self, *args, experiment_name=experiment_name, **kwargs)
+
+    Runner.__init__ = unique_init
+    yield
+    Runner.__init__ = init
