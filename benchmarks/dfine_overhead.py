@@ -4,10 +4,15 @@ mmdet DINO, measured side by side in one run.
 Both detectors are built from the same DINO config (the second with the
 ``mmkd.DFineDINO`` / ``mmkd.DFineDINOHead`` types), trained on the same
 synthetic batch with the same optimizer, and their iterations are
-interleaved (the order alternates every round), so load changes on a shared
+interleaved (the order rotates every round), so load changes on a shared
 machine hit both alike. Reported: median seconds per training iteration
-(data preprocessing + forward + losses + backward + AdamW step) and peak
-memory, with FDR+GO-LSD / plain ratios.
+(data preprocessing + forward + losses + backward + AdamW step), the number
+of aten operators one training step dispatches (counted with a
+``TorchDispatchMode`` on a separate step; the head's ``loss_by_feat``
+forward also on its own) and peak memory, with FDR+GO-LSD / plain ratios.
+``--per-layer`` adds a third model, FDR+GO-LSD with the head's per-layer
+reference loss path (``batched_loss = False``: the loss code before the
+layers were batched, same values), to compare both in the same run.
 
 Memory: the model's own parameters, gradients and AdamW states plus, on
 CUDA, the peak allocated memory of a training step over the memory held
@@ -16,6 +21,7 @@ autograd saves for the backward pass (activations; storages counted once).
 The activation bytes are printed on every device.
 
     python benchmarks/dfine_overhead.py                       # mini DINO
+    python benchmarks/dfine_overhead.py --threads 1 --per-layer --no-memory
     python benchmarks/dfine_overhead.py --queries 300 --layers 6 --img 320
     python benchmarks/dfine_overhead.py --device cuda --iters 50
 
@@ -29,10 +35,17 @@ import sys
 import time
 
 import torch
+from torch.utils._python_dispatch import TorchDispatchMode
 
 REPO = osp.dirname(osp.dirname(osp.abspath(__file__)))
 BASE_CFG = osp.join(REPO, 'configs', 'dfine', 'mini_dino_r18.py')
 VARIANTS = ('plain', 'fdr_golsd')
+PER_LAYER = 'fdr_golsd_per_layer'
+LABELS = {
+    'plain': 'plain DINO',
+    'fdr_golsd': '+FDR+GO-LSD',
+    PER_LAYER: 'per-layer loss'
+}
 
 
 def parse_args(argv=None):
@@ -53,6 +66,10 @@ def parse_args(argv=None):
     p.add_argument('--threads', type=int, default=None,
                    help='torch CPU threads')
     p.add_argument('--no-memory', action='store_true')
+    p.add_argument('--no-ops', action='store_true',
+                   help='do not count aten operators')
+    p.add_argument('--per-layer', action='store_true',
+                   help='add FDR+GO-LSD with the per-layer reference loss')
     args = p.parse_args(argv)
     if args.iters is None:
         args.iters = 50 if args.device.startswith('cuda') else 10
@@ -73,12 +90,14 @@ def build_model(args, variant: str):
         model_cfg.num_queries = args.queries
     if args.layers:
         model_cfg.decoder.num_layers = args.layers
-    if variant == 'fdr_golsd':
+    if variant != 'plain':
         model_cfg.type = 'mmkd.DFineDINO'
         model_cfg.bbox_head.type = 'mmkd.DFineDINOHead'
     torch.manual_seed(0)
     model = MODELS.build(model_cfg)
     model.init_weights()
+    if variant == PER_LAYER:
+        model.bbox_head.batched_loss = False
     return model.to(args.device).train()
 
 
@@ -130,6 +149,45 @@ def timed_step(model, optim, data, device):
     return time.perf_counter() - t
 
 
+class OpCounter(TorchDispatchMode):
+    """Counts the aten operators dispatched (after autograd: the backward
+    pass's too), in all and inside ``section``."""
+
+    def __init__(self):
+        super().__init__()
+        self.total = 0
+        self.section = 0
+        self.in_section = False
+
+    def __torch_dispatch__(self, func, types, args=(), kwargs=None):
+        self.total += 1
+        self.section += self.in_section
+        return func(*args, **(kwargs or {}))
+
+
+def count_ops(model, optim, data):
+    """Aten operators of one training step and of the head's
+    ``loss_by_feat`` forward in it."""
+    head = model.bbox_head
+    loss_by_feat = head.loss_by_feat
+    counter = OpCounter()
+
+    def counted(*args, **kwargs):
+        counter.in_section = True
+        try:
+            return loss_by_feat(*args, **kwargs)
+        finally:
+            counter.in_section = False
+
+    head.loss_by_feat = counted
+    try:
+        with counter:
+            model.train_step(data, optim)
+    finally:
+        del head.loss_by_feat
+    return counter.total, counter.section
+
+
 def saved_activation_bytes(model, optim, data) -> int:
     """Bytes of the tensors autograd saves for the backward pass of one
     training step (storages counted once, parameters excluded): the
@@ -155,14 +213,16 @@ def saved_activation_bytes(model, optim, data) -> int:
 def measure(args):
     if args.threads:
         torch.set_num_threads(args.threads)
-    models = {v: build_model(args, v) for v in VARIANTS}
+    variants = VARIANTS + ((PER_LAYER, ) if args.per_layer else ())
+    models = {v: build_model(args, v) for v in variants}
     optims = {v: make_optim(m) for v, m in models.items()}
     data = make_batch(args)
-    times = {v: [] for v in VARIANTS}
-    mem = {v: [] for v in VARIANTS}
+    times = {v: [] for v in variants}
+    mem = {v: [] for v in variants}
     cuda = args.device.startswith('cuda')
     for it in range(args.warmup + args.iters):
-        order = VARIANTS if it % 2 == 0 else VARIANTS[::-1]
+        k = it % len(variants)
+        order = variants[k:] + variants[:k]
         for v in order:
             if cuda:
                 torch.cuda.reset_peak_memory_stats()
@@ -174,12 +234,24 @@ def measure(args):
                     mem[v].append(torch.cuda.max_memory_allocated() - before +
                                   state_bytes(models[v]))
     result = dict(
-        time={v: statistics.median(times[v]) for v in VARIANTS},
-        # per round (the two models back to back): robust to load drift
-        pair_ratio=statistics.median(
-            f / p for p, f in zip(times['plain'], times['fdr_golsd'])),
+        variants=variants,
+        time={v: statistics.median(times[v]) for v in variants},
+        # per round (the models back to back): robust to load drift
+        pair_ratio={
+            v: statistics.median(f / p
+                                 for p, f in zip(times['plain'], times[v]))
+            for v in variants
+        },
         params={v: sum(p.numel() for p in models[v].parameters())
-                for v in VARIANTS})
+                for v in variants})
+    if PER_LAYER in variants:
+        result['batched_ratio'] = statistics.median(
+            b / r for b, r in zip(times['fdr_golsd'], times[PER_LAYER]))
+    if not args.no_ops:
+        result['ops'] = {
+            v: count_ops(models[v], optims[v], data)
+            for v in variants
+        }
     if args.no_memory:
         return result
     if cuda:
@@ -191,13 +263,13 @@ def measure(args):
         result['memory'] = {
             v: saved_activation_bytes(models[v], optims[v], data) +
             state_bytes(models[v])
-            for v in VARIANTS
+            for v in variants
         }
         result['memory_kind'] = ('tensors saved for backward (activations) '
                                  '+ params, grads, AdamW states')
     result['activations'] = {
         v: saved_activation_bytes(models[v], optims[v], data)
-        for v in VARIANTS
+        for v in variants
     }
     return result
 
@@ -215,24 +287,34 @@ def main(argv=None):
           f'{args.queries or "cfg"}, decoder layers {args.layers or "cfg"}, '
           f'{args.iters} measured iterations each (after {args.warmup} '
           'warm-up), interleaved')
-    t = res['time']
-    print(f'{"":<22}{"plain DINO":>14}{"+FDR+GO-LSD":>14}{"ratio":>9}')
-    print(f'{"s / iter (median)":<22}{t["plain"]:>14.4f}'
-          f'{t["fdr_golsd"]:>14.4f}{t["fdr_golsd"] / t["plain"]:>9.3f}')
-    print(f'{"  median of per-round ratios":<45}{res["pair_ratio"]:>9.3f}')
-    p = res['params']
-    print(f'{"parameters (M)":<22}{p["plain"] / 1e6:>14.3f}'
-          f'{p["fdr_golsd"] / 1e6:>14.3f}{p["fdr_golsd"] / p["plain"]:>9.3f}')
+    vs = res['variants']
+
+    def row(name, values, fmt, ratio=True):
+        cells = ''.join(f'{values[v]:>16{fmt}}' for v in vs)
+        ratios = ''.join(f'{values[v] / max(values["plain"], 1e-12):>9.3f}'
+                         for v in vs[1:]) if ratio else ''
+        print(f'{name:<26}{cells}{ratios}')
+
+    print(f'{"":<26}' + ''.join(f'{LABELS[v]:>16}' for v in vs) +
+          ''.join(f'{"/plain":>9}' for _ in vs[1:]))
+    row('s / iter (median)', res['time'], '.4f')
+    row('  median per-round ratio', res['pair_ratio'], '.3f', ratio=False)
+    if 'ops' in res:
+        row('aten ops / step', {v: res['ops'][v][0] for v in vs}, 'd')
+        row('  in the loss forward', {v: res['ops'][v][1] for v in vs}, 'd')
+    if 'batched_ratio' in res:
+        o = res.get('ops')
+        print(f'batched / per-layer loss: time {res["batched_ratio"]:.3f} '
+              '(median per-round ratio)' +
+              (f', aten ops / step {o["fdr_golsd"][0] / o[PER_LAYER][0]:.3f}'
+               f', in the loss forward '
+               f'{o["fdr_golsd"][1] / o[PER_LAYER][1]:.3f}' if o else ''))
+    row('parameters (M)', {v: res['params'][v] / 1e6 for v in vs}, '.3f')
     if 'memory' in res:
-        m = res['memory']
-        print(f'{"memory (MiB)":<22}{m["plain"] / 2**20:>14.1f}'
-              f'{m["fdr_golsd"] / 2**20:>14.1f}'
-              f'{m["fdr_golsd"] / max(m["plain"], 1):>9.3f}')
+        row('memory (MiB)', {v: res['memory'][v] / 2**20 for v in vs}, '.1f')
         print(f'  memory = {res["memory_kind"]}')
-        a = res['activations']
-        print(f'{"  activations (MiB)":<22}{a["plain"] / 2**20:>14.1f}'
-              f'{a["fdr_golsd"] / 2**20:>14.1f}'
-              f'{a["fdr_golsd"] / max(a["plain"], 1):>9.3f}')
+        row('  activations (MiB)',
+            {v: res['activations'][v] / 2**20 for v in vs}, '.1f')
     return res
 
 

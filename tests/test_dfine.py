@@ -254,15 +254,25 @@ def test_union_set_matching_official_rule_by_hand():
 def _small_head(**kw):
     from mmkd.models.dfine import DFineDINOHead
     init_default_scope('mmdet')
+    kw.setdefault(
+        'loss_cls',
+        dict(type='FocalLoss', use_sigmoid=True, gamma=2.0, alpha=0.25))
     return DFineDINOHead(
         num_classes=2,
         embed_dims=16,
         num_pred_layer=3,
         as_two_stage=True,
         num_bins=4,
-        loss_cls=dict(
-            type='FocalLoss', use_sigmoid=True, gamma=2.0, alpha=0.25),
         **kw)
+
+
+def _stub_hungarian(head, hungarian):
+    """Replace the head's matching, per set and batched, by ``hungarian``
+    (``(cls_scores, bbox_preds, gts, img_metas) -> matches``)."""
+    head._hungarian = hungarian
+    head._hungarian_sets = lambda cls_sets, box_sets, gts, metas: [
+        hungarian(c, b, gts, metas) for c, b in zip(cls_sets, box_sets)
+    ]
 
 
 def test_head_ddf_weights_iou_for_matched_confidence_for_others():
@@ -351,11 +361,13 @@ def test_head_union_matching_option_without_ddf(union):
         e = torch.zeros(0, dtype=torch.long)  # encoder: no matches
         return [(e, e)]
 
-    head._hungarian = hungarian
+    _stub_hungarian(head, hungarian)
     enc_cls = torch.randn(bs, nq, 2, generator=g)
     enc_boxes = torch.rand(bs, nq, 4, generator=g) * 0.4 + 0.3
+    pre_cls = torch.randn(bs, nq, 2, generator=g)
     losses = head.loss_by_feat(all_cls, all_boxes, enc_cls, enc_boxes, [gt],
-                               metas, None, corners, init_boxes, pre_boxes)
+                               metas, None, corners, init_boxes, pre_boxes,
+                               pre_cls)
     assert not any('loss_ddf' in k for k in losses)
 
     def l1_by_hand(boxes, pairs):
@@ -378,6 +390,305 @@ def test_head_union_matching_option_without_ddf(union):
     for key, (boxes, pairs) in expect.items():
         assert math.isclose(
             losses[key].item(), l1_by_hand(boxes, pairs), rel_tol=1e-5), key
+
+
+# ----------------------------------------------------------------------
+# the losses of all layers at once == the per-layer computation
+def test_layer_batched_fgl_ddf_and_union_equal_per_layer_loops():
+    """``FGLLoss.forward_layers`` / ``DDFLoss.forward_layers`` (values and
+    input gradients) against loops of ``forward`` over the layers, one layer
+    without matches; ``union_set_matching_flat`` against the per-image
+    ``union_set_matching_batch``."""
+    from mmkd.models.dfine import (union_set_matching_batch,
+                                   union_set_matching_flat)
+    g = torch.Generator().manual_seed(3)
+    L, M, bins = 3, 7, 5
+    project = weighting_function(bins - 1, 0.5, 4.0)
+    fgl, ddf = FGLLoss(loss_weight=0.7), DDFLoss(temperature=3.0)
+    # FGL: layer 0 three rows, layer 1 none, layer 2 two
+    layer = torch.tensor([0, 0, 0, 2, 2])
+    logits = torch.randn(5, 4, bins, generator=g, requires_grad=True)
+    target = torch.rand(5, 4, generator=g) * 3 - 0.5
+    weight = torch.rand(5, generator=g)
+    avg = torch.tensor([2.0, 1.0, 4.0])
+    got = fgl.forward_layers(logits, target, project, layer, L, weight, avg)
+    ref = torch.stack([
+        fgl(logits[layer == i], target[layer == i], project,
+            weight[layer == i], avg_factor=float(avg[i])) for i in range(L)
+    ])
+    # DDF: student layers with own matched masks, one teacher
+    student = torch.randn(L, M, 4 * bins, generator=g, requires_grad=True)
+    teacher = torch.randn(M, 4 * bins, generator=g)
+    alpha = torch.rand(L, M, generator=g)
+    matched = torch.rand(L, M, generator=g) > 0.5
+    matched[1] = False
+    got_d = ddf.forward_layers(student, teacher, alpha, matched)
+    ref_d = torch.stack([
+        ddf(student[i], teacher, alpha[i], matched[i]) for i in range(L)
+    ])
+    cw = DDFLoss.count_weights(matched[0])
+    got_c = ddf.forward_layers(student, teacher, alpha, matched, cw)
+    ref_c = torch.stack([
+        ddf(student[i], teacher, alpha[i], matched[i], cw) for i in range(L)
+    ])
+    for a, b in ((got, ref), (got_d, ref_d), (got_c, ref_c)):
+        assert torch.allclose(a, b, rtol=1e-5, atol=1e-7)
+    w = torch.randn(L, generator=g)
+    for a, b, x in ((got, ref, logits), (got_d + got_c, ref_d + ref_c,
+                                         student)):
+        ga = torch.autograd.grad((a * w).sum(), x)[0]
+        gb = torch.autograd.grad((b * w).sum(), x)[0]
+        assert torch.allclose(ga, gb, rtol=1e-5, atol=1e-7)
+    # union of 3 layers x 2 images in one call
+    t = torch.tensor
+    per_layer = [[(t([0, 4]), t([1, 0])), (t([2]), t([0]))],
+                 [(t([0, 3]), t([0, 1])), (t([2]), t([1]))],
+                 [(t([0, 4]), t([0, 0])), (t([], dtype=torch.long),
+                                           t([], dtype=torch.long))]]
+    b = torch.cat([t([i] * m[0].numel()) for layer in per_layer
+                   for i, m in enumerate(layer)])
+    q = torch.cat([m[0] for layer in per_layer for m in layer])
+    gt = torch.cat([m[1] for layer in per_layer for m in layer])
+    ub, uq, ug = union_set_matching_flat(b, q, gt, num_queries=5)
+    expect = union_set_matching_batch(per_layer)
+    assert torch.equal(ub, t([0, 0, 0, 1]))
+    assert torch.equal(uq, torch.cat([e[0] for e in expect]))
+    assert torch.equal(ug, torch.cat([e[1] for e in expect]))
+
+
+@pytest.mark.parametrize('union,qfl', [(True, False), (False, False),
+                                       (True, True)])
+def test_head_batched_losses_equal_per_layer_reference(union, qfl):
+    """The head's loss dict and the gradients of its inputs: all layers at
+    once (default) == the per-layer loop (``batched_loss=False``), with the
+    real Hungarian matching, denoising queries and encoder outputs."""
+    from mmengine.structures import InstanceData
+    kw = dict(union_matching=union)
+    if qfl:
+        kw['loss_cls'] = dict(
+            type='QualityFocalLoss', use_sigmoid=True, beta=2.0)
+    head = _small_head(**kw)
+    L, bs, nq, num_dn, bins = 3, 2, 9, 12, 5
+    n = num_dn + nq
+    g = torch.Generator().manual_seed(4)
+    inputs = dict(
+        all_cls=torch.randn(L, bs, n, 2, generator=g),
+        all_boxes=torch.rand(L, bs, n, 4, generator=g) * 0.4 + 0.3,
+        enc_cls=torch.randn(bs, nq, 2, generator=g),
+        enc_boxes=torch.rand(bs, nq, 4, generator=g) * 0.4 + 0.3,
+        corners=torch.randn(L, bs, n, 4 * bins, generator=g),
+        init_boxes=torch.rand(bs, n, 4, generator=g) * 0.4 + 0.3,
+        pre_boxes=torch.rand(bs, n, 4, generator=g) * 0.4 + 0.3,
+        pre_cls=torch.randn(bs, n, 2, generator=g))
+    gts = [
+        InstanceData(
+            bboxes=torch.tensor([[10., 10., 40., 50.], [50., 20., 90., 60.],
+                                 [30., 60., 70., 95.]]),
+            labels=torch.tensor([0, 1, 0])),
+        InstanceData(
+            bboxes=torch.tensor([[5., 30., 60., 80.]]),
+            labels=torch.tensor([1]))
+    ]
+    metas = [dict(img_shape=(100, 100)), dict(img_shape=(100, 120))]
+    dn_meta = dict(num_denoising_queries=num_dn, num_denoising_groups=2)
+
+    def run(batched):
+        head.batched_loss = batched
+        x = {k: v.clone().requires_grad_() for k, v in inputs.items()}
+        losses = head.loss_by_feat(x['all_cls'], x['all_boxes'],
+                                   x['enc_cls'], x['enc_boxes'], gts, metas,
+                                   dn_meta, x['corners'], x['init_boxes'],
+                                   x['pre_boxes'], x['pre_cls'])
+        w = torch.linspace(0.5, 1.5, len(losses))
+        total = sum(wi * v for wi, v in zip(w, losses.values()))
+        keys = list(x)
+        grads = torch.autograd.grad(total, [x[k] for k in keys],
+                                    allow_unused=True)
+        return losses, dict(zip(keys, grads))
+
+    ref, ref_grads = run(False)
+    got, got_grads = run(True)
+    assert list(got) == list(ref)  # same keys, same order
+    assert 'd0.loss_ddf' in got and 'd1.dn_loss_fgl' in got
+    for k in ref:
+        assert torch.allclose(got[k], ref[k], rtol=1e-5, atol=1e-7), k
+        assert got[k].shape == ref[k].shape, k
+    for k, gr in ref_grads.items():
+        ga = got_grads[k]
+        assert (ga is None) == (gr is None), k
+        if gr is not None:
+            assert torch.allclose(ga, gr, rtol=1e-5, atol=1e-7), k
+    # matching of all layers at once == per layer
+    cls, boxes = inputs['all_cls'], inputs['all_boxes']
+    batched = head._hungarian_sets(cls, boxes, gts, metas)
+    for i in range(L):
+        for (qa, ga), (qb, gb) in zip(batched[i],
+                                      head._hungarian(cls[i], boxes[i], gts,
+                                                      metas)):
+            assert torch.equal(qa, qb) and torch.equal(ga, gb)
+
+
+def _linear_by_hand(layer, x):
+    w, b = layer.weight.tolist(), layer.bias.tolist()
+    return [sum(wi * xi for wi, xi in zip(row, x)) + bi
+            for row, bi in zip(w, b)]
+
+
+def _lqe_by_hand(lqe, scores, corners, bins):
+    """The official ``LQE.forward`` for one query, written out."""
+    stat = []
+    for e in range(4):
+        z = corners[e * bins:(e + 1) * bins]
+        ex = [math.exp(v - max(z)) for v in z]
+        p = sorted((v / sum(ex) for v in ex), reverse=True)[:lqe.k]
+        stat += p + [sum(p) / lqe.k]
+    hidden = [max(v, 0.0) for v in _linear_by_hand(lqe.reg_conf[0], stat)]
+    q = _linear_by_hand(lqe.reg_conf[2], hidden)[0]
+    return [s + q for s in scores]
+
+
+def test_lqe_by_hand_and_zero_init():
+    from mmkd.models.dfine import LQE
+    bins = 6
+    lqe = LQE(num_bins=bins - 1)  # official LQE(k=4, 64, 2 layers, reg_max)
+    assert [m.out_features for m in lqe.reg_conf
+            if isinstance(m, torch.nn.Linear)] == [64, 1]
+    assert lqe.reg_conf[0].in_features == 4 * 5
+    g = torch.Generator().manual_seed(3)
+    scores = torch.randn(2, 3, 2, generator=g)
+    corners = torch.randn(2, 3, 4 * bins, generator=g)
+    # last layer zero-initialised: no change at the start
+    assert torch.equal(lqe(scores, corners), scores)
+    with torch.no_grad():
+        lqe.reg_conf[-1].weight.normal_(generator=g)
+        lqe.reg_conf[-1].bias.fill_(0.3)
+    out = lqe(scores, corners)
+    for b in range(2):
+        for q in range(3):
+            expect = _lqe_by_hand(lqe, scores[b, q].tolist(),
+                                  corners[b, q].tolist(), bins)
+            assert torch.allclose(out[b, q], torch.tensor(expect),
+                                  atol=1e-5)
+
+
+def test_head_lqe_on_layer_logits_and_off_switch():
+    head = _small_head()
+    head.init_weights()
+    assert len(head.lqe_layers) == 2  # one per decoder layer
+    for lqe in head.lqe_layers:
+        assert not lqe.reg_conf[-1].weight.any()
+    g = torch.Generator().manual_seed(4)
+    for lqe in head.lqe_layers:
+        with torch.no_grad():
+            lqe.reg_conf[-1].weight.normal_(generator=g)
+    hidden = torch.randn(2, 1, 3, 16, generator=g)
+    corners = torch.randn(2, 1, 3, 4 * 5, generator=g)
+    refs = [torch.rand(1, 3, 4, generator=g) for _ in range(3)]
+    cls, _ = head(hidden, refs, corners)
+    for i in range(2):
+        plain = head.cls_branches[i](hidden[i])
+        for q in range(3):
+            expect = _lqe_by_hand(head.lqe_layers[i], plain[0, q].tolist(),
+                                  corners[i, 0, q].tolist(), 5)
+            assert torch.allclose(cls[i, 0, q], torch.tensor(expect),
+                                  atol=1e-5)
+    # b0's logits: layer 0's class branch without LQE (official pre_scores)
+    assert torch.equal(head.pre_cls_scores(hidden),
+                       head.cls_branches[0](hidden[0]))
+    off = _small_head(use_lqe=False)
+    assert off.lqe_layers is None
+    cls, _ = off(hidden, refs, corners)
+    assert torch.equal(cls[1], off.cls_branches[1](hidden[1]))
+
+
+def test_fdr_branch_input_is_output_plus_previous_output_detached():
+    """Official ``bbox_head[i](output + output_detach)``: layer 0 sees its
+    own output; layer l also the detached output of layer l-1, while the
+    previous logits stay attached."""
+    from mmkd.models.dfine.fdr_decoder import _FDRLoopMixin
+    head = _small_head()  # mmdet's default init: non-zero FDR branches
+    g = torch.Generator().manual_seed(5)
+    h0 = torch.randn(1, 3, 16, generator=g, requires_grad=True)
+    h1 = torch.randn(1, 3, 16, generator=g, requires_grad=True)
+    ref = torch.rand(1, 3, 4, generator=g) * 0.4 + 0.3
+    state = {}
+    _FDRLoopMixin._fdr_step(head, 0, h0, ref, state)
+    _FDRLoopMixin._fdr_step(head, 1, h1, ref, state)
+    c0, c1 = state['all_corners']
+    with torch.no_grad():
+        assert torch.allclose(c0, head.reg_branches[0](h0))
+        assert torch.allclose(
+            c1, head.reg_branches[1](h1 + h0) + head.reg_branches[0](h0),
+            atol=1e-6)
+    # gradient into h0 only through the attached previous logits
+    grad_h0 = torch.autograd.grad(c1.sum(), h0)[0]
+    expect = torch.autograd.grad(head.reg_branches[0](h0).sum(), h0)[0]
+    assert torch.allclose(grad_h0, expect, atol=1e-6)
+    # refine() directly: the same sum, prev_hidden detached
+    p = torch.randn(1, 3, 16, generator=g, requires_grad=True)
+    c, _ = head.refine(1, h1, None, ref, prev_hidden=p)
+    assert torch.allclose(c, head.reg_branches[1](h1 + p))
+    c.sum().backward()
+    assert p.grad is None and h1.grad is not None
+
+
+def _focal_by_hand(logits, labels, num_classes, avg, alpha=0.25, gamma=2.0):
+    """mmdet's sigmoid focal loss, sum over queries and classes / avg."""
+    total = 0.0
+    for row, lab in zip(logits, labels):
+        for c, x in enumerate(row):
+            p = 1 / (1 + math.exp(-x))
+            t = 1.0 if lab == c else 0.0
+            bce = -(t * math.log(p) + (1 - t) * math.log(1 - p))
+            pt = (1 - p) * t + p * (1 - t)
+            total += bce * (alpha * t + (1 - alpha) * (1 - t)) * pt**gamma
+    return total / avg
+
+
+def test_pre_head_classification_loss_by_hand():
+    """b0 gets a classification loss (official ``pre_outputs`` /
+    ``dn_pre_outputs``): on its own Hungarian matches, which use layer 0's
+    logits without LQE; for denoising queries on the dn targets."""
+    from mmengine.structures import InstanceData
+    head = _small_head()
+    L, bs, nq, num_dn, bins = 2, 1, 4, 4, 5
+    g = torch.Generator().manual_seed(6)
+    n = num_dn + nq
+    all_boxes = torch.rand(L, bs, n, 4, generator=g) * 0.4 + 0.3
+    pre_boxes = torch.rand(bs, n, 4, generator=g) * 0.4 + 0.3
+    all_cls = torch.randn(L, bs, n, 2, generator=g)
+    pre_cls = torch.randn(bs, n, 2, generator=g)
+    corners = torch.randn(L, bs, n, 4 * bins, generator=g)
+    init_boxes = torch.rand(bs, n, 4, generator=g) * 0.4 + 0.3
+    gt = InstanceData(
+        bboxes=torch.tensor([[10., 10., 40., 50.]]), labels=torch.tensor([1]))
+    metas = [dict(img_shape=(100, 100))]
+    seen = {}
+
+    def hungarian(cls_scores, bbox_preds, gts, img_metas):
+        if torch.equal(bbox_preds, pre_boxes[:, num_dn:]):
+            seen['pre_cls'] = cls_scores
+            return [(torch.tensor([2]), torch.tensor([0]))]
+        return [(torch.tensor([0]), torch.tensor([0]))]
+
+    _stub_hungarian(head, hungarian)
+    dn_meta = dict(num_denoising_queries=num_dn, num_denoising_groups=2)
+    losses = head.loss_by_feat(all_cls, all_boxes, None, None, [gt], metas,
+                               dn_meta, corners, init_boxes, pre_boxes,
+                               pre_cls)
+    assert torch.equal(seen['pre_cls'], pre_cls[:, num_dn:])
+    # matching queries: q2 -> class 1, others background; 1 positive
+    expect = _focal_by_hand(pre_cls[0, num_dn:].tolist(), [2, 2, 1, 2], 2,
+                            avg=1)
+    assert math.isclose(losses['pre.loss_cls'].item(), expect, rel_tol=1e-5)
+    # denoising: 2 groups of (positive, negative) -> positives 0 and 2
+    expect = _focal_by_hand(pre_cls[0, :num_dn].tolist(), [1, 2, 1, 2], 2,
+                            avg=2)
+    assert math.isclose(
+        losses['pre.dn_loss_cls'].item(), expect, rel_tol=1e-5)
+    for key in ('pre.loss_bbox', 'pre.loss_iou', 'pre.dn_loss_bbox',
+                'pre.dn_loss_iou', 'loss_cls', 'd0.dn_loss_cls'):
+        assert key in losses, key
 
 
 # ----------------------------------------------------------------------
@@ -456,7 +767,8 @@ def test_dino_fdr_golsd_trains_with_runner_and_predicts_like_dino(
     assert len(Grab.outputs) == 2
     logged = Grab.outputs[-1]
     for key in ('loss_fgl', 'd0.loss_ddf', 'd1.loss_ddf', 'dn_loss_fgl',
-                'd0.dn_loss_ddf', 'pre.loss_iou', 'enc_loss_cls',
+                'd0.dn_loss_ddf', 'pre.loss_iou', 'pre.loss_cls',
+                'pre.dn_loss_cls', 'enc_loss_cls',
                 'loss_cls', 'loss_bbox', 'loss_iou'):
         assert key in logged, key
     assert 'loss_ddf' not in logged  # the last layer is the teacher
@@ -527,10 +839,12 @@ def test_deformable_detr_fdr_train_step_and_predict(two_stage):
     model.train()
     losses = model(**model.data_preprocessor(data, True), mode='loss')
     assert 'd0.loss_ddf' in losses and 'loss_fgl' in losses
+    assert 'pre.loss_cls' in losses
     assert ('enc_loss_cls' in losses) == two_stage
     total = sum(v for k, v in losses.items() if 'loss' in k)
     total.backward()
     assert model.bbox_head.pre_branch[-1].weight.grad is not None
+    assert model.bbox_head.lqe_layers[0].reg_conf[-1].weight.grad is not None
     model.eval()
     with torch.no_grad():
         out = model(**model.data_preprocessor(data, False), mode='predict')

@@ -521,24 +521,18 @@ def test_neck_recipe_on_rtmdet(tmp_path):
 
 
 # ---------------------------------------------------------------- SECOND
-def _spconv_on_cpu(monkeypatch):
-    """spconv 2.3's CPU backward asks torch.cuda for the current stream,
-    which raises on a CUDA build of torch without a GPU: a null stream."""
-    import spconv.pytorch.ops as ops
-    if not torch.cuda.is_available():
-        monkeypatch.setattr(ops, 'get_current_stream', lambda: 0)
-
-
 @needs_mmdet3d
-def test_second_recipe(tmp_path, monkeypatch):
+def test_second_recipe(tmp_path):
     """The SECOND recipe on an mmdet3d SECOND pair (teacher backbone
     [128, 256], student [64, 128]) on a mini grid: one loss per BEV level,
     importance = max over the teacher's channels, gradients to the
-    student's backbone. Skipped without spconv (not in the stack)."""
+    student's backbone (spconv's CPU backward through mmkd's fix when
+    there is no GPU, as DistillRunner applies it)."""
     pytest.importorskip('spconv.pytorch',
                         reason='SECOND needs spconv 2.x (pip install '
                         'spconv==2.3.8 cumm==0.7.11)')
-    _spconv_on_cpu(monkeypatch)
+    from mmkd.utils import allow_spconv_on_cpu
+    assert allow_spconv_on_cpu() == (not torch.cuda.is_available())
     from mmengine.config import Config
     from mmengine.registry import MODELS, DefaultScope
     from mmkd.models.teacher import load_config
@@ -581,6 +575,21 @@ def test_second_recipe(tmp_path, monkeypatch):
         for i in range(2)).backward()
     conv = model.module.backbone.blocks[0][0].weight
     assert conv.grad is not None and conv.grad.abs().sum() > 0
+
+
+def test_distill_runner_lets_spconv_train_without_gpu(tmp_path):
+    """Without a GPU, spconv 2.3's backward asks torch.cuda for a stream
+    and fails; building a DistillRunner replaces that lookup by the null
+    stream (and nothing where CUDA is available)."""
+    ops = pytest.importorskip('spconv.pytorch.ops')
+    from test_distill_runner import build, make_cfg, train_teacher
+    cfg = make_cfg(tmp_path, train_teacher(tmp_path), epochs=1)
+    cfg['default_hooks']['checkpoint'] = None
+    build(cfg)
+    if torch.cuda.is_available():
+        assert not getattr(ops.get_current_stream, 'mmkd_cpu', False)
+    else:
+        assert ops.get_current_stream() == 0
 
 
 def test_teacher_checkpoint_keeps_module_versions(tmp_path):

@@ -137,3 +137,74 @@ def test_index_error_is_explained():
     rec.stop()
     with pytest.raises(IndexError, match='length 2'):
         rec.get(RecordSpec.parse('shared[5]'))
+
+
+def test_method_return_values_are_recorded():
+    """'<path>.<method>()' records what a module's method returns (a dense
+    head's get_targets in its loss); deep copies call their own method and
+    `remove` puts the class's method back."""
+    import copy
+
+    class Head(nn.Module):
+
+        def __init__(self):
+            super().__init__()
+            self.scale = 2
+
+        def get_targets(self, x, offset=0):
+            return x * self.scale + offset, 'meta'
+
+        def forward(self, x):
+            return self.get_targets(x, offset=1)[0].sum()
+
+    class Det(nn.Module):
+
+        def __init__(self):
+            super().__init__()
+            self.head = Head()
+
+        def forward(self, x):
+            return self.head(x)
+
+    spec = RecordSpec.parse('head.get_targets()[0]')
+    assert spec == RecordSpec('head', 'get_targets()', (0, ))
+    assert spec.method == 'get_targets' and str(spec) == \
+        'head.get_targets()[0]'
+    assert RecordSpec.parse('head').method is None
+    det = Det()
+    rec = ModuleRecorder(det, [spec], 'student')
+    x = torch.ones(2)
+    rec.start()
+    assert det(x).item() == 6  # the method still returns its value
+    rec.stop()
+    assert torch.equal(rec.get(spec), torch.full((2, ), 3.))
+    det.head.get_targets(x)  # inactive: not recorded
+    assert len(rec.records[spec.key]) == 1
+    # an EMA-style deep copy runs its own method (its own state)
+    twin = copy.deepcopy(det)
+    twin.head.scale = 10
+    assert twin(x).item() == 22
+    # stop early once the method returned
+    rec.count_calls()
+    rec.start(stop_early=True)
+    with pytest.raises(StopForward):
+        det(x)
+    rec.stop()
+    rec.remove()
+    assert 'get_targets' not in vars(det.head)
+    assert det.head.get_targets(x)[1] == 'meta'
+    with pytest.raises(AttributeError,
+                       match=r"'get_target'; closest: \['get_targets'"):
+        ModuleRecorder(det, [RecordSpec.parse('head.get_target()')])
+    # never called (e.g. a loss-only method in a tensor forward): a hint
+    rec = ModuleRecorder(det, [RecordSpec.parse('head.extra_repr()')])
+    rec.start()
+    det(x)
+    rec.stop()
+    with pytest.raises(RuntimeError, match='student_gt_loss') as err:
+        rec.count_calls()
+    assert "['head.extra_repr()']" in str(err.value)
+    # in a group, the uncalled method is the error (it explains the rest)
+    group = RecordSpec.parse(['head', 'head.extra_repr()'])
+    with pytest.raises(RuntimeError, match="method 'head.extra_repr"):
+        rec.get(group)

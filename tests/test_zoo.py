@@ -27,10 +27,10 @@ def test_paired_stats_hand_computed():
     assert stats['t'] == pytest.approx(mean / (sd / math.sqrt(3)))
 
 
-def _write_result(work_dir, mAP, iter_time=0.5):
+def _write_result(work_dir, mAP, iter_time=0.5, key='coco/bbox_mAP'):
     work_dir.mkdir(parents=True)
     (work_dir / 'zoo_result.json').write_text(json.dumps(dict(
-        metrics={'coco/bbox_mAP': mAP}, iter_time=iter_time, minutes=1.0,
+        metrics={key: mAP}, iter_time=iter_time, minutes=1.0,
         checkpoint=str(work_dir / 'epoch_1.pth'), seed=0, config='x.py',
         options={})))
 
@@ -76,6 +76,33 @@ def test_zoo_family_configs_load(family):
     assert cfgs['distilled'].train_cfg == cfgs['student'].train_cfg
     ds = {k: c.train_dataloader.dataset for k, c in cfgs.items()}
     assert ds['teacher'].get('indices') is None
-    assert ds['student'].indices == ds['distilled'].indices == 80
+    # a quarter of the teacher's images (320 shapes scenes, 4000 images)
+    quarter = 1000 if spec.get('data') == 'cls' else 80
+    assert ds['student'].indices == ds['distilled'].indices == quarter
     teacher_ckpt = cfgs['distilled'].distill.teacher.checkpoint
-    assert f'work_dirs/zoo/{family}/teacher/' in teacher_ckpt
+    # a family sharing another's teacher and students reads its checkpoint
+    teacher_family = spec.get('shares', family)
+    assert f'work_dirs/zoo/{teacher_family}/teacher/' in teacher_ckpt
+
+
+def test_family_sharing_teacher_and_students(tmp_path):
+    """cls_dkd reads cls_kd's teacher and plain students and trains only
+    its distilled students."""
+    kd, dkd = tmp_path / 'zoo' / 'cls_kd', tmp_path / 'zoo' / 'cls_dkd'
+    _write_result(kd / 'teacher', 76.0, 0.2, 'accuracy/top1')
+    for seed, (plain, distilled) in enumerate([(30., 60.), (34., 62.)]):
+        _write_result(kd / f'student_seed{seed}', plain, 0.1,
+                      'accuracy/top1')
+        _write_result(dkd / f'distilled_seed{seed}', distilled, 0.15,
+                      'accuracy/top1')
+    out = subprocess.run(
+        [sys.executable, osp.join(REPO, 'tools/zoo.py'), 'cls_dkd',
+         '--seeds', '0', '1', '--work-dir', str(tmp_path / 'zoo'),
+         '--data-root', str(tmp_path / 'no_data')],
+        capture_output=True, text=True, cwd=REPO, timeout=300)
+    assert out.returncode == 0, out.stderr[-3000:]
+    table = (dkd / 'results.md').read_text()
+    assert '| teacher (seed 0) | 76.000 |' in table
+    assert '| student + KD | 61.000 | 1.414 | +29.000 +- 1.000 (29.0) |' \
+        in table
+    assert not osp.exists(kd / 'results.md')

@@ -1,6 +1,7 @@
 #!/usr/bin/env python
 """Draw mmkd's mini data set (shapes for detection/segmentation, stick
-figures for pose) in COCO / mmseg formats.
+figures for pose) in COCO / mmseg formats, and the small classification set
+(mmpretrain's CustomDataset format) in <root>/cls.
 
     python tools/make_mini_data.py                 # -> data/mini (defaults)
     python tools/make_mini_data.py data/tiny --num-train 16 --num-val 8
@@ -16,6 +17,7 @@ import time
 
 sys.path.insert(0, osp.dirname(osp.dirname(osp.abspath(__file__))))
 
+from mmkd.datasets.mini_cls import generate_mini_cls  # noqa: E402
 from mmkd.datasets.mini_data import generate_mini_data  # noqa: E402
 from mmkd.datasets.mini_kitti import generate_mini_kitti  # noqa: E402
 
@@ -41,6 +43,11 @@ def parse_args(argv=None):
                    help='side of the square images in pixels')
     p.add_argument('--min-objects', type=int, default=2)
     p.add_argument('--max-objects', type=int, default=6)
+    p.add_argument('--cls-train', type=int, default=4000,
+                   help='classification images for training, written to '
+                   '<root>/cls (0: none)')
+    p.add_argument('--cls-val', type=int, default=800,
+                   help='classification images for validation')
     p.add_argument('--kitti-train', type=int, default=0,
                    help='KITTI-format point clouds for training, written '
                    'to <root>/kitti (PointDistiller; 0: none)')
@@ -75,6 +82,14 @@ def main(argv=None):
         print(f'    semantic  : {info["seg_img_dir"][split]}/*.png + '
               f'{info["seg_label_dir"][split]}/*.png  '
               f'{c["seg_images"]} pairs')
+    if args.cls_train or args.cls_val:
+        cls = generate_mini_cls(
+            osp.join(args.root, 'cls'), seed=args.seed,
+            num_train=args.cls_train, num_val=args.cls_val,
+            overwrite=args.overwrite)
+        print(f'  classes   : {cls["root"]}/meta/{{train,val}}.txt  '
+              f'{args.cls_train} + {args.cls_val} images of 32x32 '
+              f'({", ".join(cls["classes"])})')
     if args.kitti_train or args.kitti_val:
         kitti = generate_mini_kitti(
             osp.join(args.root, 'kitti'), seed=args.seed,

@@ -13,7 +13,8 @@
 #    setuptools stays below 81;
 #  - mmpose's Albumentation step needs albumentations 1.x (requirements/);
 #  - mmdet3d 1.4.0's declared dependencies do not resolve: --no-deps plus
-#    what its models, data sets and KITTI metric import.
+#    what its models, data sets and KITTI metric import;
+#  - mmpretrain 1.2.0 likewise: --no-deps plus what it imports.
 set -euo pipefail
 ROOT=$(cd "$(dirname "${BASH_SOURCE[0]}")/.." && pwd)
 VENV=${MMKD_VENV:-$ROOT/.venv}
@@ -71,6 +72,13 @@ if [ ! -f "$STAMP" ]; then
   $PIP install -q numba==0.68.1 pyquaternion==0.9.9 trimesh==5.2.0 \
     pandas==3.1.1 scikit-learn==1.9.1 cachetools==8.0.2
   $PIP install -q --no-deps --no-build-isolation --no-binary xtcocotools xtcocotools==1.14.3
+  # mmpretrain 1.2.0 (classification KD): its declared deps pull other
+  # versions of the stack; these four are what it imports beside it.
+  $PIP install -q --no-deps mmpretrain==1.2.0
+  $PIP install -q importlib_metadata==10.2.0 mat4py==0.6.0 modelindex==0.0.2 einops==0.8.2
+  # spconv 2 (CPU build) for mmdet3d's SECOND; mmkd's DistillRunner lets its
+  # backward run without a GPU (mmkd/utils/spconv_cpu.py). About 10 s.
+  $PIP install -q spconv==2.3.8 cumm==0.7.11
   touch "$STAMP"
 fi
 
@@ -83,9 +91,11 @@ import mmengine.config.utils as config_utils
 assert 'mmkd' in config_utils.MODULE2PACKAGE, 'mmkd_scope_hook.pth is not active'
 import albumentations, mmcv, mmdet, mmdet3d, mmpose, mmseg, mmengine, torch, mmkd
 import mmdet3d.models, mmdet3d.evaluation  # noqa: F401,E401  (their deps present)
+import mmpretrain, mmpretrain.models, mmpretrain.datasets  # noqa: F401,E401
 from mmcv.ops import nms  # noqa: F401  (compiled ops present)
 print(f'[setup_env] torch {torch.__version__}, mmengine {mmengine.__version__}, '
       f'mmcv {mmcv.__version__}, mmdet {mmdet.__version__}, '
       f'mmpose {mmpose.__version__}, mmseg {mmseg.__version__}, '
-      f'mmdet3d {mmdet3d.__version__}, mmkd {mmkd.__version__}')
+      f'mmdet3d {mmdet3d.__version__}, mmpretrain {mmpretrain.__version__}, '
+      f'mmkd {mmkd.__version__}')
 PY

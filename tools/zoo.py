@@ -32,13 +32,13 @@ from analysis.plot_losses import read_scalars  # noqa: E402
 from train import build_runner  # noqa: E402
 
 import mmkd  # noqa: E402,F401
-from mmkd.datasets import generate_mini_data  # noqa: E402
+from mmkd.datasets import generate_mini_cls, generate_mini_data  # noqa: E402
 from mmkd.models.teacher import load_config  # noqa: E402
 
 REPO = osp.dirname(osp.dirname(osp.abspath(__file__)))
 
-# family -> its three configs, the metric it is judged by, and where the
-# distilled config expects the teacher's checkpoint
+# family -> its three configs, the metric it is judged by and the embedded
+# data it trains on (drawn into $MMKD_DATA_ROOT once, found again after)
 FAMILIES: Dict[str, dict] = {
     'det_pkd': dict(
         title='PKD on RTMDet neck outputs (COCO bbox mAP)',
@@ -52,11 +52,28 @@ FAMILIES: Dict[str, dict] = {
         student='configs/zoo/pspnet_r18_student_quarter.py',
         distilled='configs/zoo/pspnet_r18_student_quarter_cwd.py',
         metric='mIoU'),
+    'cls_kd': dict(
+        title='KD on CIFAR ResNet-18 logits, mmpretrain (top-1 %)',
+        teacher='configs/zoo/resnet18_cifar_teacher.py',
+        student='configs/zoo/resnet18_cifar_student_quarter.py',
+        distilled='configs/zoo/resnet18_cifar_student_quarter_kd.py',
+        metric='accuracy/top1', data='cls'),
+    'cls_dkd': dict(
+        title='DKD on CIFAR ResNet-18 logits, mmpretrain (top-1 %)',
+        teacher='configs/zoo/resnet18_cifar_teacher.py',
+        student='configs/zoo/resnet18_cifar_student_quarter.py',
+        distilled='configs/zoo/resnet18_cifar_student_quarter_dkd.py',
+        metric='accuracy/top1', data='cls', shares='cls_kd'),
+}
+DATA = {
+    'shapes': lambda root: generate_mini_data(root, seed=0),
+    'cls': lambda root: generate_mini_cls(osp.join(root, 'cls'), seed=0),
 }
 
 
 def train_and_test(cfg_path: str, work_dir: str, seed: int,
-                   options: Optional[dict] = None) -> dict:
+                   options: Optional[dict] = None, data: str = 'shapes'
+                   ) -> dict:
     """Train ``cfg_path`` with ``seed`` into ``work_dir`` and test it; the
     result (metrics, time per iteration, checkpoint) is also saved as
     ``zoo_result.json`` there and read back on the next call."""
@@ -65,7 +82,7 @@ def train_and_test(cfg_path: str, work_dir: str, seed: int,
         with open(done) as f:
             return json.load(f)
     # the embedded data (drawn once; found again by its parameters)
-    generate_mini_data(os.environ['MMKD_DATA_ROOT'], seed=0)
+    DATA[data](os.environ['MMKD_DATA_ROOT'])
     cfg = load_config(osp.join(REPO, cfg_path), 'train')
     cfg.work_dir = work_dir
     cfg.merge_from_dict({'randomness.seed': seed, **(options or {})})
@@ -171,20 +188,27 @@ def main() -> None:
     family = FAMILIES[args.family]
     os.environ['MMKD_DATA_ROOT'] = osp.abspath(args.data_root)
     root = osp.join(args.work_dir, args.family)
+    # a family with the same teacher and plain students as another reuses
+    # that one's runs
+    shared = osp.join(args.work_dir, family.get('shares', args.family))
     # e.g. '_loss_weight1.0' for the loss_weight of every level
     suffix = ''.join(sorted({f'_{k.split(".")[-1]}{v}'
                              for k, v in args.cfg_options.items()}))
 
-    teacher = train_and_test(family['teacher'], osp.join(root, 'teacher'), 0)
+    data = family.get('data', 'shapes')
+    teacher = train_and_test(family['teacher'], osp.join(shared, 'teacher'),
+                             0, data=data)
     options = {'distill.teacher.checkpoint': teacher['checkpoint'],
                **args.cfg_options}
     plain, distilled = [], []
     for seed in args.seeds:
         plain.append(train_and_test(
-            family['student'], osp.join(root, f'student_seed{seed}'), seed))
+            family['student'], osp.join(shared, f'student_seed{seed}'), seed,
+            data=data))
         distilled.append(train_and_test(
             family['distilled'],
-            osp.join(root, f'distilled{suffix}_seed{seed}'), seed, options))
+            osp.join(root, f'distilled{suffix}_seed{seed}'), seed, options,
+            data))
 
     key = family['metric']
     # mmdet's CocoMetric returns no keys when nothing was detected: 0 mAP

@@ -16,6 +16,7 @@
 # FDR only (no GO-LSD):  bbox_head=dict(type='mmkd.DFineDINOHead',
 #                                       loss_ddf=None)
 # W(n): num_bins (N, 32), up (a, 0.5), reg_scale (c, 4) are head arguments.
+# LQE (box-distribution quality added to the class logits): use_lqe=True.
 # Test-time cost and outputs are DINO's (boxes, scores, labels).
 _base_ = 'mmdet::dino/dino-4scale_r50_8xb2-12e_coco.py'
 custom_imports = dict(
@@ -28,6 +29,7 @@ model = dict(
         num_bins=32,        # N: 4 edges x (N + 1) bins per decoder layer
         up=0.5,             # a: W(n) spans +-2a box sizes
         reg_scale=4.0,      # c: curvature of W(n)
+        use_lqe=True,       # localization quality estimator on the logits
         loss_fgl=dict(type='mmkd.FGLLoss', loss_weight=0.15),
         loss_ddf=dict(type='mmkd.DDFLoss', temperature=5.0,
                       loss_weight=1.5)))

@@ -10,25 +10,44 @@
 #       config='mmdet::gfl/gfl_r101_fpn_ms-2x_coco.py',
 #       checkpoint='gfl_r101.pth'))
 #
-# One loss per FPN level (ld0 .. ld4, GFL's 5 levels): the recorders take
-# `bbox_head.scales.i`, the scaled distribution logits
-# (N, 4 * (reg_max + 1), H, W) of level i, for every location (mean over
-# locations and edges). (mmdet runs the teacher's head through
-# `bbox_head.forward`, which forward hooks cannot see, so the head's whole
-# (cls_scores, bbox_preds) output is not recordable on the teacher.)
-# The student's own GFL losses are kept.
+# Two losses, as the LD authors' LDHead (github.com/HikariTJU/LD):
+# - `ld`, the main distillation region (mmdet 3.x's LDHead `loss_ld`): the
+#   positive locations of the student's own label assignment (ATSS in GFL),
+#   each weighted by the student's top class score, summed over locations
+#   and the 5 FPN levels, edges / 4. The student gives its head's output and
+#   the labels its loss assigned (`bbox_head.get_targets()[1]`, read, not
+#   recomputed: the student's own loss must run, student_gt_loss=True).
+# - `ld_vlr`, the valuable localization region (`loss_ld_vlr`, not in
+#   mmdet 3.x): the priors whose DIoU with a ground-truth box lies between a
+#   quarter of ATSS's IoU threshold and the threshold, weighted by their
+#   IoU, edges / 16; the student's priors (`bbox_head.get_targets()[0]`)
+#   and the batch's boxes. `distill.losses.ld_vlr.loss_weight = 0` gives
+#   mmdet 3.x's LD.
+# The teacher gives its scaled distribution logits `bbox_head.scales.i`
+# (N, 4 * (reg_max + 1), H, W) per level (mmdet runs the teacher's head
+# through `bbox_head.forward`, which forward hooks cannot see).
+# region='all' distils every location instead (mean over locations, edges).
 runner_type = 'mmkd.DistillRunner'
 distill = dict(
-    losses={
-        f'ld{i}': dict(
+    losses=dict(
+        ld=dict(
             type='LDLoss',
-            student=f'bbox_head.scales.{i}',
-            teacher=f'bbox_head.scales.{i}',
+            student=['bbox_head', 'bbox_head.get_targets()[1]'],
+            teacher=[f'bbox_head.scales.{i}' for i in range(5)],
             connector=None,
+            region='main',
             reg_max=16,
             temperature=10.0,
-            loss_weight=0.25)
-        for i in range(5)
-    },
+            loss_weight=0.25),
+        ld_vlr=dict(
+            type='LDLoss',
+            student=['bbox_head[1]', 'bbox_head.get_targets()[0]'],
+            teacher=[f'bbox_head.scales.{i}' for i in range(5)],
+            connector=None,
+            region='vlr',
+            vlr_topk=9,
+            reg_max=16,
+            temperature=10.0,
+            loss_weight=0.25)),
     student_gt_loss=True,
 )

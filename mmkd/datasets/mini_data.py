@@ -145,12 +145,16 @@ def _shape_polygon(rng: np.random.Generator, cls: int, cx: float, cy: float,
 
 
 def _fill(img: np.ndarray, poly: np.ndarray, color: np.ndarray,
-          rng: np.random.Generator) -> None:
-    """Alpha-blend an anti-aliased, slightly textured polygon into img."""
+          rng: np.random.Generator, outline: int = 0) -> None:
+    """Alpha-blend an anti-aliased, slightly textured polygon into img
+    (only its outline, ``outline`` pixels thick, when that is > 0)."""
     h, w = img.shape[:2]
     alpha = np.zeros((h, w), np.uint8)
-    cv2.fillPoly(alpha, [np.round(poly * _SCALE).astype(np.int32)], 255,
-                 cv2.LINE_AA, _SHIFT)
+    pts = [np.round(poly * _SCALE).astype(np.int32)]
+    if outline > 0:
+        cv2.polylines(alpha, pts, True, 255, outline, cv2.LINE_AA, _SHIFT)
+    else:
+        cv2.fillPoly(alpha, pts, 255, cv2.LINE_AA, _SHIFT)
     a = alpha.astype(np.float32)[..., None] / 255.
     # shading: a linear gradient plus fine texture inside the shape
     yy, xx = np.mgrid[0:h, 0:w].astype(np.float32)

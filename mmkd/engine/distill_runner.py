@@ -19,6 +19,7 @@ from mmengine.runner import Runner, find_latest_checkpoint
 from mmkd.models.distill_model import DistillLossError, DistillModel, mmkd_cfg
 from mmkd.registry import HOOKS, MODEL_WRAPPERS, RUNNERS
 from mmkd.utils.scope_hook import route_distill_configs
+from mmkd.utils.spconv_cpu import allow_spconv_on_cpu
 from .distill_checkpoint_hook import DistillCheckpointHook
 from .distributed import (DistillDDPModule, has_sync_bn, init_cpu_dist,
                           unreached_params)
@@ -101,6 +102,8 @@ class DistillRunner(Runner):
         exist only after :meth:`train` built them; it wraps them in DDP
         then. Other models are wrapped as mmengine does, on the CPU too."""
         on_cpu = get_device() == 'cpu'
+        if on_cpu and allow_spconv_on_cpu():  # mmdet3d's SECOND & co.
+            self.logger.info('mmkd: spconv runs on the CPU (null stream)')
         if not isinstance(model, DistillModel):
             if not (self.distributed and on_cpu) or is_model_wrapper(model):
                 return super().wrap_model(model_wrapper_cfg, model)

@@ -522,6 +522,10 @@ class DistillModel(BaseModel):
                 self._run_teacher(teacher_data['inputs'],
                                   teacher_data['data_samples'])
             losses = dict(self._run_student(inputs, data_samples))
+            if 'loss' in losses:
+                # mmpretrain's heads name their loss `loss`, the log's name
+                # of the total: it would hide the total (parse_losses)
+                losses['loss_student'] = losses.pop('loss')
             losses.update(self._distill_losses(data_samples, active))
         except DistillLossError:
             with torch.no_grad():

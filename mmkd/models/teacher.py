@@ -1,4 +1,5 @@
 """Build a frozen teacher from a config path and a checkpoint."""
+import copy
 import os
 import os.path as osp
 import pickle
@@ -163,8 +164,13 @@ def build_teacher(config: Union[str, dict, Config],
     if 'model' not in cfg:
         raise ValueError(f'The teacher config {config!r} has no `model`.')
     state = load_state_dict_from(checkpoint)
+    model_cfg = copy.deepcopy(cfg.model)
+    if isinstance(model_cfg, dict) and cfg.get('data_preprocessor'):
+        # as mmengine's Runner does: mmpretrain (and some mmseg) configs set
+        # the normalisation at the top level, not in `model`
+        model_cfg.setdefault('data_preprocessor', cfg.data_preprocessor)
     with DefaultScope.overwrite_default_scope(cfg.get('default_scope')):
-        teacher = MODELS.build(cfg.model)
+        teacher = MODELS.build(model_cfg)
     teacher = revert_sync_batchnorm(teacher)
 
     own = teacher.state_dict()

@@ -1,3 +1,4 @@
 from .scope_hook import activate as activate_scope_hook
+from .spconv_cpu import allow_spconv_on_cpu
 
-__all__ = ['activate_scope_hook']
+__all__ = ['activate_scope_hook', 'allow_spconv_on_cpu']

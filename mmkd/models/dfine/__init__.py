@@ -5,17 +5,20 @@ from .ddf_loss import DDFLoss
 from .detectors import DFineDeformableDETR, DFineDINO
 from .fdr_decoder import (FDRDeformableDetrTransformerDecoder,
                           FDRDinoTransformerDecoder)
-from .fdr_head import DFineDeformableDETRHead, DFineDINOHead, FDRHeadMixin
+from .fdr_head import (LQE, DFineDeformableDETRHead, DFineDINOHead,
+                       FDRHeadMixin)
 from .fdr_utils import (bbox2distance, distance2bbox, distribution_integral,
-                        two_bin_targets, weighting_function)
+                        segment_sum, two_bin_targets, weighting_function)
 from .fgl_loss import FGLLoss
-from .union_matching import union_set_matching, union_set_matching_batch
+from .union_matching import (union_set_matching, union_set_matching_batch,
+                             union_set_matching_flat)
 
 __all__ = [
     'DFineDINO', 'DFineDeformableDETR', 'DFineDINOHead',
-    'DFineDeformableDETRHead', 'FDRHeadMixin', 'FDRDinoTransformerDecoder',
+    'DFineDeformableDETRHead', 'FDRHeadMixin', 'LQE',
+    'FDRDinoTransformerDecoder',
     'FDRDeformableDetrTransformerDecoder', 'FGLLoss', 'DDFLoss',
     'weighting_function', 'distribution_integral', 'distance2bbox',
-    'bbox2distance', 'two_bin_targets', 'union_set_matching',
-    'union_set_matching_batch'
+    'bbox2distance', 'two_bin_targets', 'segment_sum', 'union_set_matching',
+    'union_set_matching_batch', 'union_set_matching_flat'
 ]

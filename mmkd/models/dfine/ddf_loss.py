@@ -1,7 +1,8 @@
 """Decoupled Distillation Focal (DDF) loss of D-FINE's GO-LSD."""
 import math
-from typing import Optional, Tuple
+from typing import Optional, Tuple, Union
 
+import torch
 import torch.nn as nn
 import torch.nn.functional as F
 from torch import Tensor
@@ -104,3 +105,61 @@ class DDFLoss(nn.Module):
         if denom <= 0:
             return zero
         return self.loss_weight * (mean_m * sq_m + mean_u * sq_u) / denom
+
+    @staticmethod
+    def count_weights_layers(matched: Tensor) -> Tuple[Tensor, Tensor]:
+        """:math:`(\\sqrt{K_m}, \\sqrt{K_u})` per layer for a boolean
+        ``(L, M)`` matched mask, as fp32 tensors ``(L,)`` (no host sync)."""
+        k_m = matched.sum(-1).float()
+        return k_m.sqrt(), (matched.shape[-1] - k_m).sqrt()
+
+    def forward_layers(
+        self,
+        student: Tensor,
+        teacher: Tensor,
+        weight: Tensor,
+        matched: Tensor,
+        count_weights: Optional[Tuple[Union[Tensor, float],
+                                      Union[Tensor, float]]] = None
+    ) -> Tensor:
+        """The losses of several student layers in one computation; equal to
+        :meth:`forward` on each layer.
+
+        Args:
+            student (Tensor): ``(L, M, 4, N + 1)`` (or ``(L, M, 4 * (N + 1))``)
+                edge logits of every query of the ``L`` student layers.
+            teacher (Tensor): the teacher's logits ``(M, ...)``, shared by
+                all layers (detached here).
+            weight (Tensor): per-query weights :math:`\\alpha` ``(L, M)``.
+            matched (Tensor): bool ``(L, M)``.
+            count_weights (tuple, optional): :math:`(\\sqrt{K_m},
+                \\sqrt{K_u})`, each a float or a tensor ``(L,)`` (or
+                scalar), instead of counting ``matched`` per layer.
+
+        Returns:
+            Tensor: ``(L,)`` losses, multiplied by ``loss_weight``.
+        """
+        num_layers, num_q = matched.shape
+        if num_q == 0:
+            return (student.sum() * 0.0).expand(num_layers)
+        T = self.temperature
+        s = student.float().reshape(num_layers, num_q, 4, -1) / T
+        t = teacher.detach().float().reshape(1, num_q, 4, -1) / T
+        kl = F.kl_div(F.log_softmax(s, -1), F.log_softmax(t, -1),
+                      reduction='none', log_target=True).sum(-1)  # (L, M, 4)
+        loss = weight.detach().float()[..., None] * (T**2) * kl
+        matched = matched.bool()
+        k_m = matched.sum(-1).float()
+        zero = loss.new_zeros(())
+        # means over the matched / unmatched (query, edge) terms; 0 if none
+        sum_m = torch.where(matched[..., None], loss, zero).sum((1, 2))
+        sum_u = torch.where(matched[..., None], zero, loss).sum((1, 2))
+        mean_m = sum_m / (4 * k_m).clamp(min=1)
+        mean_u = sum_u / (4 * (num_q - k_m)).clamp(min=1)
+        if count_weights is None:
+            count_weights = self.count_weights_layers(matched)
+        sq_m, sq_u = (torch.as_tensor(c, dtype=loss.dtype, device=loss.device)
+                      for c in count_weights)
+        denom = sq_m + sq_u
+        out = (mean_m * sq_m + mean_u * sq_u) / denom.clamp(min=1e-12)
+        return self.loss_weight * torch.where(denom > 0, out, zero)

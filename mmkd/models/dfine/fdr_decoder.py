@@ -12,7 +12,9 @@ differs. Per layer :math:`l`:
 3. the layer's FDR branch adds residual edge logits to layer
    :math:`l-1`'s, :math:`\\Pr^l = \\Pr^{l-1} + \\Delta^l`, whose expectation on
    :math:`W(n)` refines :math:`b^0` into the layer's box
-   (:func:`~mmkd.models.dfine.fdr_utils.distance2bbox`);
+   (:func:`~mmkd.models.dfine.fdr_utils.distance2bbox`); the branch sees the
+   layer's output plus layer :math:`l-1`'s output detached (layer 0: its own
+   output only), as the official ``bbox_head[i](output + output_detach)``;
 4. that box, detached, is the next layer's reference.
 
 The head object passed as ``fdr_head`` provides ``predict_pre_boxes`` and
@@ -47,10 +49,14 @@ class _FDRLoopMixin:
             pre_boxes = fdr_head.predict_pre_boxes(hidden, reference)
             state['pre_boxes'] = pre_boxes
             state['init_boxes'] = pre_boxes.detach().float()
-        corners, boxes = fdr_head.refine(layer_id, hidden,
-                                         state.get('corners'),
-                                         state['init_boxes'])
+        corners, boxes = fdr_head.refine(
+            layer_id,
+            hidden,
+            state.get('corners'),
+            state['init_boxes'],
+            prev_hidden=state.get('hidden'))
         state['corners'] = corners
+        state['hidden'] = hidden.detach()
         state.setdefault('all_corners', []).append(corners)
         return boxes
 

@@ -10,7 +10,8 @@ DDF losses and the tests:
   around the initial box :math:`b^0`;
 - :func:`two_bin_targets` -- a continuous offset located on the non-uniform
   grid as a left bin index and the linear weights of the two neighbouring
-  bins.
+  bins;
+- :func:`segment_sum` -- per-layer sums of rows stacked over decoder layers.
 
 All functions compute in fp32 whatever the input dtype, so AMP cannot
 overflow them.
@@ -25,7 +26,7 @@ from torch import Tensor
 
 __all__ = [
     'weighting_function', 'distribution_integral', 'distance2bbox',
-    'bbox2distance', 'two_bin_targets'
+    'bbox2distance', 'two_bin_targets', 'segment_sum'
 ]
 
 
@@ -177,3 +178,25 @@ def two_bin_targets(values: Tensor,
     w_right = torch.where(below, torch.zeros_like(w_right), w_right)
     w_right = torch.where(above, torch.ones_like(w_right), w_right)
     return left, 1.0 - w_right, w_right
+
+
+def segment_sum(values: Tensor, segments: Tensor, num_segments: int) -> Tensor:
+    """Sum the rows of ``values`` per segment (e.g. per decoder layer).
+
+    A masked sum rather than ``index_add_`` / ``scatter_add_``, which are
+    not deterministic on CUDA.
+
+    Args:
+        values (Tensor): ``(n, ...)``; each row is summed over its other
+            dimensions first.
+        segments (Tensor): long ``(n,)`` segment of each row, in
+            ``[0, num_segments)``.
+        num_segments (int): number of segments.
+
+    Returns:
+        Tensor: ``(num_segments,)`` sums (0 for an empty segment).
+    """
+    rows = values.reshape(values.shape[0], -1).sum(1)
+    ids = torch.arange(num_segments, device=segments.device)
+    mask = segments[None, :] == ids[:, None]
+    return torch.where(mask, rows[None, :], rows.new_zeros(())).sum(1)

@@ -1,12 +1,13 @@
 """Fine-Grained Localization (FGL) loss of D-FINE."""
-from typing import Optional
+from typing import Optional, Union
 
+import torch
 import torch.nn as nn
 import torch.nn.functional as F
 from torch import Tensor
 
 from mmkd.registry import MODELS
-from .fdr_utils import two_bin_targets
+from .fdr_utils import segment_sum, two_bin_targets
 
 
 @MODELS.register_module()
@@ -59,10 +60,56 @@ class FGLLoss(nn.Module):
         Returns:
             Tensor: scalar loss, multiplied by ``loss_weight``.
         """
-        num_bins = project.numel()
-        logits = pred_corners.float().reshape(-1, num_bins)
-        if logits.shape[0] == 0:
+        if pred_corners.numel() == 0:
             return pred_corners.sum() * 0.0
+        loss = self._per_box(pred_corners, target, project, weight)
+        if avg_factor is None:
+            avg_factor = loss.shape[0]
+        return self.loss_weight * loss.sum() / max(float(avg_factor), 1e-6)
+
+    def forward_layers(self,
+                       pred_corners: Tensor,
+                       target: Tensor,
+                       project: Tensor,
+                       layer_inds: Tensor,
+                       num_layers: int,
+                       weight: Optional[Tensor] = None,
+                       avg_factor: Union[Tensor, float, None] = None
+                       ) -> Tensor:
+        """The losses of several decoder layers in one computation: the
+        matched queries of all layers stacked, each row tagged with its
+        layer. Equal to :meth:`forward` on each layer's rows.
+
+        Args:
+            pred_corners (Tensor): ``(n, 4, N + 1)`` (or ``(n, 4 * (N + 1))``)
+                edge logits of the matched queries of all layers.
+            target (Tensor): ``(n, 4)`` continuous target offsets.
+            project (Tensor): the grid :math:`W`, ``(N + 1,)``.
+            layer_inds (Tensor): long ``(n,)``, the layer of each row.
+            num_layers (int): :math:`L`.
+            weight (Tensor, optional): ``(n,)`` or ``(n, 4)``.
+            avg_factor (Tensor | float, optional): per-layer normalisers
+                ``(L,)`` or one for all; defaults to each layer's row count.
+
+        Returns:
+            Tensor: ``(L,)`` losses, multiplied by ``loss_weight``.
+        """
+        if pred_corners.numel() == 0:
+            return (pred_corners.sum() * 0.0).expand(num_layers)
+        loss = self._per_box(pred_corners, target, project, weight)
+        sums = segment_sum(loss, layer_inds, num_layers)
+        if avg_factor is None:
+            avg_factor = segment_sum(torch.ones_like(loss[:, 0]), layer_inds,
+                                     num_layers)
+        avg = torch.as_tensor(avg_factor, dtype=sums.dtype,
+                              device=sums.device).clamp(min=1e-6)
+        return self.loss_weight * sums / avg
+
+    @staticmethod
+    def _per_box(pred_corners: Tensor, target: Tensor, project: Tensor,
+                 weight: Optional[Tensor]) -> Tensor:
+        """Weighted two-bin cross-entropy per box and edge, ``(n, 4)``."""
+        logits = pred_corners.float().reshape(-1, project.numel())
         left, w_left, w_right = two_bin_targets(target.reshape(-1), project)
         loss = (F.cross_entropy(logits, left, reduction='none') * w_left +
                 F.cross_entropy(logits, left + 1, reduction='none') * w_right)
@@ -70,6 +117,4 @@ class FGLLoss(nn.Module):
         if weight is not None:
             weight = weight.detach().float()
             loss = loss * (weight[:, None] if weight.dim() == 1 else weight)
-        if avg_factor is None:
-            avg_factor = loss.shape[0]
-        return self.loss_weight * loss.sum() / max(float(avg_factor), 1e-6)
+        return loss

@@ -4,7 +4,10 @@ from typing import List, Sequence, Tuple
 import torch
 from torch import Tensor
 
-__all__ = ['union_set_matching']
+__all__ = [
+    'union_set_matching', 'union_set_matching_batch',
+    'union_set_matching_flat'
+]
 
 
 def _stable_sort(key: Tensor, perm: Tensor, descending: bool = False):
@@ -86,3 +89,25 @@ def union_set_matching_batch(
         union_set_matching([layer[i] for layer in per_layer])
         for i in range(num_imgs)
     ]
+
+
+def union_set_matching_flat(img_inds: Tensor, query_inds: Tensor,
+                            gt_inds: Tensor,
+                            num_queries: int) -> Tuple[Tensor, Tensor, Tensor]:
+    """:func:`union_set_matching` for a whole batch in one call.
+
+    Args:
+        img_inds (Tensor): image index of each pooled (query, gt) pair,
+            pairs of all layers and images together, in any order.
+        query_inds (Tensor): query indices, in ``[0, num_queries)``.
+        gt_inds (Tensor): ground-truth indices (per image).
+        num_queries (int): number of queries per image.
+
+    Returns:
+        tuple[Tensor, Tensor, Tensor]: image, query and gt indices of the
+        union set, sorted by image, then query (the order of
+        :func:`union_set_matching_batch`'s results concatenated).
+    """
+    ids = img_inds.long() * num_queries + query_inds.long().to(img_inds.device)
+    uq, ug = union_set_matching([(ids, gt_inds)])
+    return uq // num_queries, uq % num_queries, ug
