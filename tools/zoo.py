@@ -145,7 +145,7 @@ def plot_paired(diffs: List[float], seeds: List[int], mean: float, se: float,
     matplotlib.use('Agg')
     import matplotlib.pyplot as plt
 
-    fig, ax = plt.subplots(figsize=(5, 3.2))
+    fig, ax = plt.subplots(figsize=(5, 3.5))
     ax.axhline(0, color='grey', lw=1)
     ax.scatter(range(len(diffs)), diffs, color='tab:blue', zorder=3,
                label='one seed')
@@ -157,7 +157,9 @@ def plot_paired(diffs: List[float], seeds: List[int], mean: float, se: float,
     ax.set_xlabel('seed')
     ax.set_ylabel('distilled - plain')
     ax.set_title(title, fontsize=9)
-    ax.legend(fontsize=8)
+    # below the axes: inside, it hides the points of some seeds
+    ax.legend(fontsize=8, loc='upper center', bbox_to_anchor=(0.5, -0.22),
+              ncol=2, frameon=False)
     fig.tight_layout()
     fig.savefig(out, dpi=120)
     plt.close(fig)
