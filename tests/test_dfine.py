@@ -456,17 +456,24 @@ def test_layer_batched_fgl_ddf_and_union_equal_per_layer_loops():
     assert torch.equal(ug, torch.cat([e[1] for e in expect]))
 
 
-@pytest.mark.parametrize('union,qfl', [(True, False), (False, False),
-                                       (True, True)])
-def test_head_batched_losses_equal_per_layer_reference(union, qfl):
+_VFL = dict(type='VarifocalLoss', use_sigmoid=True, alpha=0.75, gamma=2.0,
+            iou_weighted=True, loss_weight=1.0)
+
+
+@pytest.mark.parametrize('union,cls_loss', [(True, 'focal'),
+                                            (False, 'focal'), (True, 'qfl'),
+                                            (True, 'vfl'), (False, 'vfl')])
+def test_head_batched_losses_equal_per_layer_reference(union, cls_loss):
     """The head's loss dict and the gradients of its inputs: all layers at
     once (default) == the per-layer loop (``batched_loss=False``), with the
     real Hungarian matching, denoising queries and encoder outputs."""
     from mmengine.structures import InstanceData
     kw = dict(union_matching=union)
-    if qfl:
+    if cls_loss == 'qfl':
         kw['loss_cls'] = dict(
             type='QualityFocalLoss', use_sigmoid=True, beta=2.0)
+    elif cls_loss == 'vfl':
+        kw['loss_cls'] = _VFL
     head = _small_head(**kw)
     L, bs, nq, num_dn, bins = 3, 2, 9, 12, 5
     n = num_dn + nq
@@ -691,6 +698,124 @@ def test_pre_head_classification_loss_by_hand():
         assert key in losses, key
 
 
+def _official_vfl(logits, boxes, b, q, tgt_cxcywh, tgt_labels, num_boxes,
+                  alpha=0.75, gamma=2.0):
+    """D-FINE's ``loss_labels_vfl`` (src/zoo/dfine/dfine_criterion.py) on
+    ``(bs, nq, C)`` logits, ``(bs, nq, 4)`` cxcywh boxes and the matched
+    (image ``b``, query ``q``) -> target pairs."""
+
+    def xyxy(x):
+        cx, cy, w, h = x.unbind(-1)
+        return torch.stack([cx - w / 2, cy - h / 2, cx + w / 2, cy + h / 2],
+                           -1)
+
+    src, tgt = xyxy(boxes[b, q]), xyxy(tgt_cxcywh)
+    lt = torch.max(src[:, :2], tgt[:, :2])
+    rb = torch.min(src[:, 2:], tgt[:, 2:])
+    inter = (rb - lt).clamp(min=0).prod(-1)
+    area = lambda x: (x[:, 2:] - x[:, :2]).prod(-1)  # noqa: E731
+    ious = (inter / (area(src) + area(tgt) - inter)).detach()
+    num_classes = logits.shape[-1]
+    target_classes = torch.full(logits.shape[:2], num_classes)
+    target_classes[b, q] = tgt_labels
+    target = torch.nn.functional.one_hot(target_classes,
+                                         num_classes + 1)[..., :-1]
+    target_score_o = torch.zeros(logits.shape[:2])
+    target_score_o[b, q] = ious
+    target_score = target_score_o.unsqueeze(-1) * target
+    pred_score = logits.sigmoid().detach()
+    weight = alpha * pred_score.pow(gamma) * (1 - target) + target_score
+    loss = torch.nn.functional.binary_cross_entropy_with_logits(
+        logits, target_score, weight=weight, reduction='none')
+    return loss.mean(1).sum() * logits.shape[1] / num_boxes
+
+
+@pytest.mark.parametrize('batched', [True, False])
+def test_head_vfl_classification_loss_equals_official_by_hand(batched):
+    """``loss_cls=VarifocalLoss``: every layer's, b0's and the denoising
+    queries' classification loss (value and gradient) is D-FINE's official
+    ``loss_labels_vfl`` on the same matches (mmdet's dn loss would crash:
+    it passes integer labels to VFL)."""
+    from mmengine.structures import InstanceData
+    head = _small_head(loss_cls=_VFL)
+    head.batched_loss = batched
+    L, bs, nq, num_dn, bins = 2, 2, 4, 4, 5
+    g = torch.Generator().manual_seed(7)
+    n = num_dn + nq
+    all_boxes = torch.rand(L, bs, n, 4, generator=g) * 0.3 + 0.35
+    pre_boxes = torch.rand(bs, n, 4, generator=g) * 0.3 + 0.35
+    all_cls = torch.randn(L, bs, n, 2, generator=g).requires_grad_()
+    pre_cls = torch.randn(bs, n, 2, generator=g).requires_grad_()
+    corners = torch.randn(L, bs, n, 4 * bins, generator=g)
+    init_boxes = torch.rand(bs, n, 4, generator=g) * 0.4 + 0.3
+    gts = [
+        InstanceData(bboxes=torch.tensor([[30., 30., 60., 70.]]),
+                     labels=torch.tensor([1])),
+        InstanceData(bboxes=torch.tensor([[20., 40., 70., 60.],
+                                          [40., 30., 80., 90.]]),
+                     labels=torch.tensor([0, 1]))
+    ]
+    metas = [dict(img_shape=(100, 100))] * 2
+    # layers: image 0 q1 -> gt 0, image 1 q3 -> gt 1, q0 -> gt 0;
+    # b0: image 0 q2 -> gt 0, image 1 q1 -> gt 0, q2 -> gt 1
+    layer_m = [(torch.tensor([1]), torch.tensor([0])),
+               (torch.tensor([3, 0]), torch.tensor([1, 0]))]
+    pre_m = [(torch.tensor([2]), torch.tensor([0])),
+             (torch.tensor([1, 2]), torch.tensor([0, 1]))]
+
+    def hungarian(cls_scores, bbox_preds, gt_instances, img_metas):
+        return pre_m if torch.equal(bbox_preds, pre_boxes[:, num_dn:]) \
+            else layer_m
+
+    _stub_hungarian(head, hungarian)
+    dn_meta = dict(num_denoising_queries=num_dn, num_denoising_groups=2)
+    losses = head.loss_by_feat(all_cls, all_boxes, None, None, gts, metas,
+                               dn_meta, corners, init_boxes, pre_boxes,
+                               pre_cls)
+
+    def targets(matches):
+        b = torch.cat([torch.full_like(qi, i)
+                       for i, (qi, _) in enumerate(matches)])
+        q = torch.cat([qi for qi, _ in matches])
+        xyxy = torch.cat([gt.bboxes[gi] / 100
+                          for (_, gi), gt in zip(matches, gts)])
+        cxcywh = torch.cat([(xyxy[:, :2] + xyxy[:, 2:]) / 2,
+                            xyxy[:, 2:] - xyxy[:, :2]], -1)
+        labels = torch.cat([gt.labels[gi]
+                            for (_, gi), gt in zip(matches, gts)])
+        return b, q, cxcywh, labels
+
+    # denoising: the positives of mmdet's dn targets, gts repeated per group
+    dn_m = []
+    for gt, meta in zip(gts, metas):
+        pos = head._get_dn_targets_single(gt, meta, dn_meta)[4]
+        dn_m.append((pos, torch.arange(len(gt.labels)).repeat(2)[:len(pos)]))
+    cases = [('loss_cls', all_cls[-1, :, num_dn:], all_boxes[-1, :, num_dn:],
+              layer_m, 3),
+             ('d0.loss_cls', all_cls[0, :, num_dn:], all_boxes[0, :, num_dn:],
+              layer_m, 3),
+             ('pre.loss_cls', pre_cls[:, num_dn:], pre_boxes[:, num_dn:],
+              pre_m, 3),
+             ('dn_loss_cls', all_cls[-1, :, :num_dn],
+              all_boxes[-1, :, :num_dn], dn_m,
+              sum(len(p) for p, _ in dn_m)),
+             ('pre.dn_loss_cls', pre_cls[:, :num_dn], pre_boxes[:, :num_dn],
+              dn_m, sum(len(p) for p, _ in dn_m))]
+    for key, logits, boxes, matches, num_boxes in cases:
+        expect = _official_vfl(logits, boxes, *targets(matches), num_boxes)
+        assert torch.allclose(losses[key], expect, rtol=1e-5), key
+        got_grad = torch.autograd.grad(losses[key], [all_cls, pre_cls],
+                                       retain_graph=True, allow_unused=True)
+        exp_grad = torch.autograd.grad(expect, [all_cls, pre_cls],
+                                       allow_unused=True)
+        for a, e, x in zip(got_grad, exp_grad, (all_cls, pre_cls)):
+            a = torch.zeros_like(x) if a is None else a
+            e = torch.zeros_like(x) if e is None else e
+            assert torch.allclose(a, e, rtol=1e-5, atol=1e-7), key
+    assert sum(len(p) for p, _ in dn_m) > 0
+    assert math.isfinite(losses['d0.dn_loss_bbox'].item())
+
+
 # ----------------------------------------------------------------------
 # real detectors
 def _shrink_dino(cfg: Config) -> Config:
@@ -799,8 +924,43 @@ def test_dino_fdr_golsd_trains_with_runner_and_predicts_like_dino(
         assert torch.isfinite(a.bboxes).all()
 
 
-@pytest.mark.parametrize('two_stage', [False, True])
-def test_deformable_detr_fdr_train_step_and_predict(two_stage):
+def test_dino_fdr_golsd_with_official_vfl_trains_with_runner(
+        mini_root, tmp_path):
+    """dino_fdr_golsd.py's classification loss (D-FINE's VFL) on the mini
+    DINO: two Runner iterations with finite losses."""
+    from mmengine.hooks import Hook
+    from mmengine.runner import Runner
+
+    class Grab(Hook):
+        outputs = []
+
+        def after_train_iter(self, runner, batch_idx, data_batch=None,
+                             outputs=None):
+            Grab.outputs.append({k: float(v) for k, v in outputs.items()})
+
+    loss_cls = Config.fromfile(osp.join(
+        CFG_DIR, 'dino_fdr_golsd.py')).model.bbox_head.loss_cls
+    assert loss_cls.type == 'VarifocalLoss' and loss_cls.alpha == 0.75
+    torch.manual_seed(0)
+    cfg = _runner_cfg('mini_dino_r18_fdr_golsd.py', mini_root,
+                      str(tmp_path / 'vfl'))
+    cfg.model.bbox_head.loss_cls = loss_cls
+    runner = Runner.from_cfg(cfg)
+    assert type(runner.model.bbox_head.loss_cls).__name__ == 'VarifocalLoss'
+    runner.register_hook(Grab())
+    runner.train()
+    assert len(Grab.outputs) == 2
+    for logged in Grab.outputs:
+        for key in ('loss_cls', 'd0.loss_cls', 'pre.loss_cls',
+                    'enc_loss_cls', 'dn_loss_cls', 'pre.dn_loss_cls',
+                    'loss_fgl', 'd0.loss_ddf'):
+            assert key in logged, key
+        assert all(math.isfinite(v) for v in logged.values())
+
+
+@pytest.mark.parametrize('two_stage,vfl', [(False, False), (True, False),
+                                           (True, True)])
+def test_deformable_detr_fdr_train_step_and_predict(two_stage, vfl):
     from mmdet.registry import MODELS as MMDET_MODELS
     from mmdet.structures import DetDataSample
     from mmengine.structures import InstanceData
@@ -821,6 +981,11 @@ def test_deformable_detr_fdr_train_step_and_predict(two_stage):
     m.neck.in_channels = [128, 256, 512]
     m.encoder.num_layers = 1
     m.decoder.num_layers = 2
+    if vfl:  # deformable_detr_fdr_golsd.py's (official D-FINE) loss_cls
+        m.bbox_head.loss_cls = Config.fromfile(
+            osp.join(CFG_DIR, 'deformable_detr_fdr_golsd.py')
+        ).model.bbox_head.loss_cls
+        assert m.bbox_head.loss_cls.type == 'VarifocalLoss'
     torch.manual_seed(0)
     model = MMDET_MODELS.build(m)
     model.init_weights()
@@ -841,6 +1006,7 @@ def test_deformable_detr_fdr_train_step_and_predict(two_stage):
     assert 'd0.loss_ddf' in losses and 'loss_fgl' in losses
     assert 'pre.loss_cls' in losses
     assert ('enc_loss_cls' in losses) == two_stage
+    assert all(torch.isfinite(v).all() for v in losses.values())
     total = sum(v for k, v in losses.items() if 'loss' in k)
     total.backward()
     assert model.bbox_head.pre_branch[-1].weight.grad is not None

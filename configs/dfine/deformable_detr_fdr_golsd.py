@@ -13,4 +13,10 @@ custom_imports = dict(
 
 model = dict(
     type='mmkd.DFineDeformableDETR',
-    bbox_head=dict(type='mmkd.DFineDeformableDETRHead'))
+    bbox_head=dict(
+        type='mmkd.DFineDeformableDETRHead',
+        # the official D-FINE classification loss (loss_labels_vfl, also for
+        # b0 and the encoder proposals): VFL with the detached IoU of the
+        # matched box as target; mmdet's Deformable DETR uses FocalLoss
+        loss_cls=dict(type='VarifocalLoss', use_sigmoid=True, alpha=0.75,
+                      gamma=2.0, iou_weighted=True, loss_weight=1.0)))

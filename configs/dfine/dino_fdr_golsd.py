@@ -30,6 +30,11 @@ model = dict(
         up=0.5,             # a: W(n) spans +-2a box sizes
         reg_scale=4.0,      # c: curvature of W(n)
         use_lqe=True,       # localization quality estimator on the logits
+        # the official D-FINE classification loss (loss_labels_vfl, every
+        # layer, b0, encoder and denoising queries): VFL with the detached
+        # IoU of the matched box as target; mmdet's DINO uses FocalLoss
+        loss_cls=dict(type='VarifocalLoss', use_sigmoid=True, alpha=0.75,
+                      gamma=2.0, iou_weighted=True, loss_weight=1.0),
         loss_fgl=dict(type='mmkd.FGLLoss', loss_weight=0.15),
         loss_ddf=dict(type='mmkd.DDFLoss', temperature=5.0,
                       loss_weight=1.5)))

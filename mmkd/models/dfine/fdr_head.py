@@ -23,9 +23,10 @@ from typing import Dict, List, Optional, Tuple
 
 import torch
 import torch.nn as nn
+import torch.nn.functional as F
 from mmdet.models.dense_heads import DeformableDETRHead, DINOHead
 from mmdet.models.layers import inverse_sigmoid
-from mmdet.models.losses import QualityFocalLoss
+from mmdet.models.losses import QualityFocalLoss, VarifocalLoss
 from mmdet.models.task_modules import HungarianAssigner
 from mmdet.structures import SampleList
 from mmdet.structures.bbox import bbox_cxcywh_to_xyxy, bbox_overlaps
@@ -171,6 +172,9 @@ class FDRHeadMixin:
         self.union_matching = (loss_ddf is not None
                                if union_matching is None else union_matching)
         super().__init__(*args, **kwargs)
+        if isinstance(self.loss_cls, VarifocalLoss):
+            assert self.loss_cls.iou_weighted, \
+                'D-FINE\'s VFL (iou_weighted=True) only'
 
     # ------------------------------------------------------------------
     # layers
@@ -505,6 +509,34 @@ class FDRHeadMixin:
                 torch.tensor(counts, dtype=torch.float32, device=ref.device)),
             min=1)
 
+    @property
+    def _iou_cls(self) -> bool:
+        """Whether the classification target carries the matched IoU."""
+        return isinstance(self.loss_cls, (QualityFocalLoss, VarifocalLoss))
+
+    def _vfl(self, cls_scores: Tensor, labels: Tensor,
+             scores: Tensor) -> Tensor:
+        """D-FINE's varifocal loss (official ``loss_labels_vfl``), unreduced.
+
+        mmdet's :class:`VarifocalLoss` has the same value but does not detach
+        the prediction in its focal weight; the official weight is detached.
+
+        Args:
+            cls_scores (Tensor): ``(N, C)`` logits.
+            labels (Tensor): ``(N,)`` labels, ``num_classes`` = background.
+            scores (Tensor): ``(N,)`` IoU of the matched pairs (0 elsewhere).
+
+        Returns:
+            Tensor: ``(N, C)`` losses times ``loss_cls.loss_weight``.
+        """
+        one_hot = F.one_hot(labels, self.num_classes + 1)[:, :-1]
+        one_hot = one_hot.to(cls_scores.dtype)
+        target = one_hot * scores[:, None].to(cls_scores.dtype)
+        weight = self.loss_cls.alpha * cls_scores.detach().sigmoid().pow(
+            self.loss_cls.gamma) * (1 - one_hot) + target
+        return self.loss_cls.loss_weight * F.binary_cross_entropy_with_logits(
+            cls_scores, target, weight=weight, reduction='none')
+
     # ------------------------------------------------------------------
     # losses of several sets (layers) at once
     def _loss_cls_sets(self, cls_scores: Tensor, bbox_preds: Optional[Tensor],
@@ -515,7 +547,7 @@ class FDRHeadMixin:
         Args:
             cls_scores (Tensor): ``(S, bs, nq, C)``.
             bbox_preds (Tensor, optional): ``(S, bs, nq, 4)``; only read by
-                :class:`QualityFocalLoss`.
+                :class:`QualityFocalLoss` and :class:`VarifocalLoss`.
             rows (dict): the sets' own matches (:meth:`_rows`).
             counts (list[int]): rows per set.
 
@@ -536,7 +568,7 @@ class FDRHeadMixin:
             avg = reduce_mean(avg)
         avg = avg.clamp(min=1)
         target = labels
-        if isinstance(self.loss_cls, QualityFocalLoss):
+        if self._iou_cls:
             scores = label_weights.new_zeros(num_sets, bs, nq)
             if rows['b'].numel():
                 scores[rows['l'], rows['b'], rows['q']] = bbox_overlaps(
@@ -545,6 +577,10 @@ class FDRHeadMixin:
                     bbox_cxcywh_to_xyxy(rows['cxcywh']),
                     is_aligned=True).to(scores.dtype)
             target = (labels, scores.reshape(-1))
+        if isinstance(self.loss_cls, VarifocalLoss):
+            loss = self._vfl(
+                cls_scores.reshape(-1, self.cls_out_channels), *target)
+            return loss.reshape(num_sets, -1).sum(1) / (avg + _EPS)
         loss = self.loss_cls(
             cls_scores.reshape(-1, self.cls_out_channels),
             target,
@@ -650,7 +686,8 @@ class FDRHeadMixin:
     # per-layer losses
     def _loss_cls_matched(self, cls_scores: Tensor, bbox_preds: Tensor,
                           m: Dict[str, Tensor]) -> Tensor:
-        """mmdet's DETR classification loss for given matches."""
+        """mmdet's DETR classification loss (D-FINE's for
+        :class:`VarifocalLoss`, :meth:`_vfl`) for given matches."""
         bs, nq = cls_scores.shape[:2]
         labels = cls_scores.new_full((bs, nq),
                                      self.num_classes,
@@ -664,7 +701,7 @@ class FDRHeadMixin:
             avg = reduce_mean(cls_scores.new_tensor([avg]))
         avg = max(avg, 1)
         cls_scores = cls_scores.reshape(-1, self.cls_out_channels)
-        if isinstance(self.loss_cls, QualityFocalLoss):
+        if self._iou_cls:
             scores = label_weights.new_zeros(bs, nq)
             if num_pos:
                 scores[m['b'], m['q']] = bbox_overlaps(
@@ -672,6 +709,9 @@ class FDRHeadMixin:
                         bbox_preds[m['b'], m['q']].detach().float()),
                     bbox_cxcywh_to_xyxy(m['cxcywh']),
                     is_aligned=True).to(scores.dtype)
+            if isinstance(self.loss_cls, VarifocalLoss):
+                return self._vfl(cls_scores, labels,
+                                 scores.reshape(-1)).sum() / (avg + _EPS)
             return self.loss_cls(
                 cls_scores, (labels, scores.reshape(-1)),
                 label_weights,
@@ -801,8 +841,7 @@ class FDRHeadMixin:
 
         loss_cls = self._loss_cls_sets(
             stacked_cls,
-            stacked_boxes if isinstance(self.loss_cls, QualityFocalLoss) else
-            None, own, counts)
+            stacked_boxes if self._iou_cls else None, own, counts)
         loss_bbox, loss_iou, pred = self._loss_boxes_sets(
             stacked_boxes, box_rows, box_avg)
         loss_fgl, loss_ddf, count_weights = self._loss_fdr_layers(
@@ -956,6 +995,35 @@ class DFineDINOHead(FDRHeadMixin, DINOHead):
     """
 
     _enc_in_union = True  # DINO's encoder outputs are the queries' proposals
+
+    def _loss_dn_single(self, dn_cls_scores: Tensor, dn_bbox_preds: Tensor,
+                        batch_gt_instances: InstanceList,
+                        batch_img_metas: List[dict],
+                        dn_meta: Dict[str, int]) -> Tuple[Tensor]:
+        """mmdet's denoising losses of one layer; with :class:`VarifocalLoss`
+        (which mmdet's passes integer labels to) D-FINE's VFL on the same
+        targets and the same L1 / IoU losses.
+
+        Returns:
+            tuple: ``loss_cls``, ``loss_bbox`` and ``loss_iou``.
+        """
+        if not isinstance(self.loss_cls, VarifocalLoss):
+            return super()._loss_dn_single(dn_cls_scores, dn_bbox_preds,
+                                           batch_gt_instances,
+                                           batch_img_metas, dn_meta)
+        matches = []
+        for gt, meta in zip(batch_gt_instances, batch_img_metas):
+            pos_inds = self._get_dn_targets_single(gt, meta, dn_meta)[4]
+            gt_inds = torch.arange(
+                len(gt.labels), device=pos_inds.device).repeat(
+                    dn_meta['num_denoising_groups'])
+            matches.append((pos_inds, gt_inds[:pos_inds.numel()]))
+        m = self._gather(matches, batch_gt_instances, batch_img_metas,
+                         dn_bbox_preds.device)
+        loss_bbox, loss_iou = self._loss_boxes_matched(
+            dn_bbox_preds, m, self._avg_factor(m['b'].numel(), dn_bbox_preds))
+        return (self._loss_cls_matched(dn_cls_scores, dn_bbox_preds, m),
+                loss_bbox, loss_iou)
 
     def loss(self, hidden_states: Tensor, references: List[Tensor],
              enc_outputs_class: Tensor, enc_outputs_coord: Tensor,
