@@ -10,9 +10,10 @@ machine hit both alike. Reported: median seconds per training iteration
 of aten operators one training step dispatches (counted with a
 ``TorchDispatchMode`` on a separate step; the head's ``loss_by_feat``
 forward also on its own) and peak memory, with FDR+GO-LSD / plain ratios.
-``--per-layer`` adds a third model, FDR+GO-LSD with the head's per-layer
-reference loss path (``batched_loss = False``: the loss code before the
-layers were batched, same values), to compare both in the same run.
+``--per-layer`` adds a third model, FDR+GO-LSD with the per-layer
+reference losses (``mmkd.DFineDINOHeadPerLayer`` from
+``mmkd/models/dfine/per_layer_loss.py``: the loss code before the layers
+were batched, same values), to compare both in the same run.
 
 Memory: the model's own parameters, gradients and AdamW states plus, on
 CUDA, the peak allocated memory of a training step over the memory held
@@ -92,12 +93,12 @@ def build_model(args, variant: str):
         model_cfg.decoder.num_layers = args.layers
     if variant != 'plain':
         model_cfg.type = 'mmkd.DFineDINO'
-        model_cfg.bbox_head.type = 'mmkd.DFineDINOHead'
+        model_cfg.bbox_head.type = ('mmkd.DFineDINOHeadPerLayer'
+                                    if variant == PER_LAYER else
+                                    'mmkd.DFineDINOHead')
     torch.manual_seed(0)
     model = MODELS.build(model_cfg)
     model.init_weights()
-    if variant == PER_LAYER:
-        model.bbox_head.batched_loss = False
     return model.to(args.device).train()
 
 

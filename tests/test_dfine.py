@@ -251,13 +251,16 @@ def test_union_set_matching_official_rule_by_hand():
 
 # ----------------------------------------------------------------------
 # head-level weighting of the DDF loss (IoU for matched, confidence else)
-def _small_head(**kw):
-    from mmkd.models.dfine import DFineDINOHead
+def _small_head(per_layer=False, **kw):
+    """A small DINO D-FINE head; ``per_layer``: the per-layer reference
+    losses (``DFineDINOHeadPerLayer``)."""
+    from mmkd.models.dfine import DFineDINOHead, DFineDINOHeadPerLayer
     init_default_scope('mmdet')
     kw.setdefault(
         'loss_cls',
         dict(type='FocalLoss', use_sigmoid=True, gamma=2.0, alpha=0.25))
-    return DFineDINOHead(
+    head_type = DFineDINOHeadPerLayer if per_layer else DFineDINOHead
+    return head_type(
         num_classes=2,
         embed_dims=16,
         num_pred_layer=3,
@@ -276,7 +279,8 @@ def _stub_hungarian(head, hungarian):
 
 
 def test_head_ddf_weights_iou_for_matched_confidence_for_others():
-    head = _small_head(loss_ddf=dict(type='mmkd.DDFLoss', loss_weight=1.0))
+    head = _small_head(
+        per_layer=True, loss_ddf=dict(type='mmkd.DDFLoss', loss_weight=1.0))
     bs, nq, bins, T = 1, 3, 5, 5.0
     g = torch.Generator().manual_seed(1)
     corners = torch.randn(bs, nq, 4 * bins, generator=g)
@@ -465,7 +469,7 @@ _VFL = dict(type='VarifocalLoss', use_sigmoid=True, alpha=0.75, gamma=2.0,
                                             (True, 'vfl'), (False, 'vfl')])
 def test_head_batched_losses_equal_per_layer_reference(union, cls_loss):
     """The head's loss dict and the gradients of its inputs: all layers at
-    once (default) == the per-layer loop (``batched_loss=False``), with the
+    once (default) == the per-layer loop (``DFineDINOHeadPerLayer``), with the
     real Hungarian matching, denoising queries and encoder outputs."""
     from mmengine.structures import InstanceData
     kw = dict(union_matching=union)
@@ -474,7 +478,8 @@ def test_head_batched_losses_equal_per_layer_reference(union, cls_loss):
             type='QualityFocalLoss', use_sigmoid=True, beta=2.0)
     elif cls_loss == 'vfl':
         kw['loss_cls'] = _VFL
-    head = _small_head(**kw)
+    heads = {b: _small_head(per_layer=not b, **kw) for b in (True, False)}
+    head = heads[True]
     L, bs, nq, num_dn, bins = 3, 2, 9, 12, 5
     n = num_dn + nq
     g = torch.Generator().manual_seed(4)
@@ -500,12 +505,11 @@ def test_head_batched_losses_equal_per_layer_reference(union, cls_loss):
     dn_meta = dict(num_denoising_queries=num_dn, num_denoising_groups=2)
 
     def run(batched):
-        head.batched_loss = batched
         x = {k: v.clone().requires_grad_() for k, v in inputs.items()}
-        losses = head.loss_by_feat(x['all_cls'], x['all_boxes'],
-                                   x['enc_cls'], x['enc_boxes'], gts, metas,
-                                   dn_meta, x['corners'], x['init_boxes'],
-                                   x['pre_boxes'], x['pre_cls'])
+        losses = heads[batched].loss_by_feat(
+            x['all_cls'], x['all_boxes'], x['enc_cls'], x['enc_boxes'], gts,
+            metas, dn_meta, x['corners'], x['init_boxes'], x['pre_boxes'],
+            x['pre_cls'])
         w = torch.linspace(0.5, 1.5, len(losses))
         total = sum(wi * v for wi, v in zip(w, losses.values()))
         keys = list(x)
@@ -737,8 +741,7 @@ def test_head_vfl_classification_loss_equals_official_by_hand(batched):
     ``loss_labels_vfl`` on the same matches (mmdet's dn loss would crash:
     it passes integer labels to VFL)."""
     from mmengine.structures import InstanceData
-    head = _small_head(loss_cls=_VFL)
-    head.batched_loss = batched
+    head = _small_head(per_layer=not batched, loss_cls=_VFL)
     L, bs, nq, num_dn, bins = 2, 2, 4, 4, 5
     g = torch.Generator().manual_seed(7)
     n = num_dn + nq

@@ -347,6 +347,24 @@ def mini_kitti(mini_data):
                                num_train=4, num_val=2)
 
 
+def test_mini_kitti_drawn_once_per_setting(tmp_path):
+    """A second call with the same parameters finds the frames and writes
+    nothing; other parameters draw the set again (the zoo, the demo and
+    parallel runs share one folder)."""
+    from mmkd.datasets.mini_kitti import generate_mini_kitti
+    root = str(tmp_path / 'kitti')
+    generate_mini_kitti(root, num_train=2, num_val=1, num_ground=500)
+    info = osp.join(root, 'kitti_infos_train.pkl')
+    first = os.stat(info).st_mtime_ns
+    os.utime(info, ns=(first - 10**9, first - 10**9))
+    generate_mini_kitti(root, num_train=2, num_val=1, num_ground=500)
+    assert os.stat(info).st_mtime_ns == first - 10**9
+    generate_mini_kitti(root, num_train=3, num_val=1, num_ground=500)
+    assert os.stat(info).st_mtime_ns != first - 10**9
+    with open(osp.join(root, 'ImageSets', 'train.txt')) as f:
+        assert f.read().split() == ['000000', '000001', '000002']
+
+
 @needs_mmdet3d
 def test_mini_kitti_reads_back(mini_kitti):
     """mmdet3d's KittiDataset reads the generated frames, and the boxes it

@@ -54,7 +54,7 @@ def test_zoo_table_from_finished_runs(tmp_path):
     assert '| teacher (seed 0) | 0.400 |' in table
     assert '| student | 0.250 | 0.050 |' in table
     # paired: mean 0.03, sd 0.02, SE 0.0115, t 2.6
-    assert '| student + KD | 0.280 | 0.044 | +0.030 +- 0.012 (2.6) |' in table
+    assert '| student + PKD | 0.280 | 0.044 | +0.030 +- 0.012 (2.6) |' in table
     assert 'gain > 2 SE: yes' in table
     assert 'tools/zoo.py det_pkd --seeds 0 1 2' in table
     assert osp.getsize(root / 'paired.png') > 1000
@@ -76,8 +76,9 @@ def test_zoo_family_configs_load(family):
     assert cfgs['distilled'].train_cfg == cfgs['student'].train_cfg
     ds = {k: c.train_dataloader.dataset for k, c in cfgs.items()}
     assert ds['teacher'].get('indices') is None
-    # a quarter of the teacher's images (320 shapes scenes, 4000 images)
-    quarter = 1000 if spec.get('data') == 'cls' else 80
+    # a quarter of the teacher's images (320 shapes scenes, 4000 images,
+    # 64 point clouds)
+    quarter = dict(cls=1000, shapes=80, kitti=16)[spec.get('data', 'shapes')]
     assert ds['student'].indices == ds['distilled'].indices == quarter
     teacher_ckpt = cfgs['distilled'].distill.teacher.checkpoint
     # a family sharing another's teacher and students reads its checkpoint
@@ -103,6 +104,6 @@ def test_family_sharing_teacher_and_students(tmp_path):
     assert out.returncode == 0, out.stderr[-3000:]
     table = (dkd / 'results.md').read_text()
     assert '| teacher (seed 0) | 76.000 |' in table
-    assert '| student + KD | 61.000 | 1.414 | +29.000 +- 1.000 (29.0) |' \
+    assert '| student + DKD | 61.000 | 1.414 | +29.000 +- 1.000 (29.0) |' \
         in table
     assert not osp.exists(kd / 'results.md')

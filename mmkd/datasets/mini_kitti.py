@@ -19,12 +19,16 @@ view. The files are those mmdet3d 1.4's ``KittiDataset`` and
       kitti_infos_{train,val}.pkl                 mmdet3d 1.4 (info_version
                                                   1.1) infos, as its
                                                   update_infos_to_v2 writes
+      mini_kitti_meta.json                        parameters (a second call
+                                                  with the same ones returns
+                                                  at once)
 
 The validation frames live in their own folder so that ``sample_idx`` is the
 position in the info list, which ``KittiMetric`` relies on. Frames are drawn
 from ``numpy.random.default_rng((seed, split, index))``: deterministic, and a
 bigger set starts with the frames of a smaller one. numpy and OpenCV only.
 """
+import json
 import os
 import os.path as osp
 import pickle
@@ -52,6 +56,7 @@ _P2 = np.array([[721.5377, 0., 609.5593, 44.85728],
 _TR_VELO_TO_CAM = np.array([[0., -1., 0., 0.], [0., 0., -1., -0.08],
                             [1., 0., 0., -0.27], [0., 0., 0., 1.]])
 _SPLITS = dict(train=(0, 'training'), val=(1, 'validation'))
+KITTI_META_FILE = 'mini_kitti_meta.json'
 
 
 def _box_corners(box: np.ndarray) -> np.ndarray:
@@ -212,6 +217,16 @@ def generate_mini_kitti(root: str, seed: int = 0, num_train: int = 32,
         num_val (int): Validation frames.
         num_ground (int): Ground points per frame (objects add theirs).
     """
+    params = dict(seed=int(seed), num_train=int(num_train),
+                  num_val=int(num_val), num_ground=int(num_ground))
+    meta_path = osp.join(root, KITTI_META_FILE)
+    if osp.exists(meta_path) and all(
+            osp.exists(osp.join(root, f'kitti_infos_{s}.pkl'))
+            for s in _SPLITS):
+        with open(meta_path) as f:
+            if json.load(f) == params:
+                return root
+        os.remove(meta_path)  # redrawn; an interrupted run is redone
     calib = _calib_text()
     blank = np.full((IMG_H, IMG_W, 3), 96, np.uint8)
     os.makedirs(osp.join(root, 'ImageSets'), exist_ok=True)
@@ -248,4 +263,6 @@ def generate_mini_kitti(root: str, seed: int = 0, num_train: int = 32,
                         dataset='kitti', info_version='1.1')
         with open(osp.join(root, f'kitti_infos_{split}.pkl'), 'wb') as f:
             pickle.dump(dict(metainfo=metainfo, data_list=infos), f)
+    with open(meta_path, 'w') as f:
+        json.dump(params, f)
     return root

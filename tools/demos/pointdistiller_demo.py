@@ -163,14 +163,12 @@ def main() -> None:
     t0 = time.time()
 
     os.environ['MMKD_DATA_ROOT'] = osp.abspath(args.data_root)
-    # drawn once per setting (parallel demo processes share the frames)
-    setting = dict(seed=0, num_train=args.train_frames,
-                   num_val=args.val_frames, num_ground=args.ground_points)
-    stamp = osp.join(args.data_root, 'kitti', 'demo_setting.json')
-    if not osp.exists(stamp) or json.load(open(stamp)) != setting:
-        generate_mini_kitti(osp.join(args.data_root, 'kitti'), **setting)
-        with open(stamp, 'w') as f:
-            json.dump(setting, f)
+    # drawn once per setting (parallel demo processes and the results zoo's
+    # det3d_pointdistiller family share the frames)
+    generate_mini_kitti(osp.join(args.data_root, 'kitti'), seed=0,
+                        num_train=args.train_frames,
+                        num_val=args.val_frames,
+                        num_ground=args.ground_points)
     print(f'[demo] {args.train_frames} training / {args.val_frames} '
           f'validation frames in {args.data_root}/kitti')
 

@@ -10,6 +10,8 @@ from .fdr_head import (LQE, DFineDeformableDETRHead, DFineDINOHead,
 from .fdr_utils import (bbox2distance, distance2bbox, distribution_integral,
                         segment_sum, two_bin_targets, weighting_function)
 from .fgl_loss import FGLLoss
+from .per_layer_loss import (DFineDeformableDETRHeadPerLayer,
+                             DFineDINOHeadPerLayer, PerLayerLossMixin)
 from .union_matching import (union_set_matching, union_set_matching_batch,
                              union_set_matching_flat)
 
@@ -20,5 +22,7 @@ __all__ = [
     'FDRDeformableDetrTransformerDecoder', 'FGLLoss', 'DDFLoss',
     'weighting_function', 'distribution_integral', 'distance2bbox',
     'bbox2distance', 'two_bin_targets', 'segment_sum', 'union_set_matching',
-    'union_set_matching_batch', 'union_set_matching_flat'
+    'union_set_matching_batch', 'union_set_matching_flat',
+    'PerLayerLossMixin', 'DFineDINOHeadPerLayer',
+    'DFineDeformableDETRHeadPerLayer'
 ]

@@ -37,7 +37,7 @@ from torch import Tensor
 from mmkd.registry import MODELS
 from .fdr_utils import (bbox2distance, distance2bbox, distribution_integral,
                         segment_sum, weighting_function)
-from .union_matching import union_set_matching_batch, union_set_matching_flat
+from .union_matching import union_set_matching_flat
 
 __all__ = ['LQE', 'FDRHeadMixin', 'DFineDINOHead', 'DFineDeformableDETRHead']
 
@@ -142,13 +142,11 @@ class FDRHeadMixin:
     The losses of all decoder layers (and of :math:`b^0`) are computed
     together: the matches of every layer become one set of rows tagged with
     their layer, each prediction tensor is indexed once, and the mmdet,
-    FGL and DDF losses run once over a layer dimension. ``batched_loss =
-    False`` selects the equivalent per-layer loop (``*_per_layer``), kept as
-    the reference of the tests and of ``benchmarks/dfine_overhead.py``.
+    FGL and DDF losses run once over a layer dimension. Their per-layer
+    reference (same values) is in :mod:`mmkd.models.dfine.per_layer_loss`.
     """
 
     _enc_in_union = False  # encoder outputs occupy the query slots
-    batched_loss = True  # False: the per-layer reference loss path
 
     def __init__(self,
                  *args,
@@ -683,7 +681,7 @@ class FDRHeadMixin:
         return loss_fgl, loss_ddf, cw0
 
     # ------------------------------------------------------------------
-    # per-layer losses
+    # losses of one set of matches
     def _loss_cls_matched(self, cls_scores: Tensor, bbox_preds: Tensor,
                           m: Dict[str, Tensor]) -> Tensor:
         """mmdet's DETR classification loss (D-FINE's for
@@ -733,47 +731,6 @@ class FDRHeadMixin:
             avg_factor=avg)
         return loss_bbox, loss_iou
 
-    def _matched_ious(self, bbox_preds: Tensor,
-                      m: Dict[str, Tensor]) -> Tensor:
-        pred = bbox_preds[m['b'], m['q']].detach().float()
-        return bbox_overlaps(
-            bbox_cxcywh_to_xyxy(pred), m['xyxy'], is_aligned=True)
-
-    def _loss_fgl_matched(self, corners: Tensor, bbox_preds: Tensor,
-                          init_boxes: Tensor, m: Dict[str, Tensor],
-                          avg: float) -> Tensor:
-        if m['b'].numel() == 0:
-            return corners.sum() * 0.0
-        target = bbox2distance(init_boxes[m['b'], m['q']], m['xyxy'],
-                               self.reg_scale)
-        return self.loss_fgl(
-            corners[m['b'], m['q']],
-            target,
-            self.project,
-            weight=self._matched_ious(bbox_preds, m),
-            avg_factor=avg)
-
-    def _loss_ddf_matched(
-            self,
-            corners: Tensor,
-            teacher_corners: Tensor,
-            teacher_logits: Tensor,
-            bbox_preds: Tensor,
-            m: Dict[str, Tensor],
-            count_weights: Optional[Tuple[float, float]] = None) -> Tensor:
-        bs, nq = corners.shape[:2]
-        weight = teacher_logits.detach().float().sigmoid().max(-1)[0]
-        matched = torch.zeros(bs, nq, dtype=torch.bool, device=corners.device)
-        if m['b'].numel():
-            matched[m['b'], m['q']] = True
-            weight[m['b'], m['q']] = self._matched_ious(bbox_preds, m)
-        return self.loss_ddf(
-            corners.reshape(bs * nq, 4, -1),
-            teacher_corners.reshape(bs * nq, 4, -1),
-            weight.reshape(-1),
-            matched.reshape(-1),
-            count_weights=count_weights)
-
     # ------------------------------------------------------------------
     def _fdr_matching_losses(
         self,
@@ -789,19 +746,14 @@ class FDRHeadMixin:
         batch_gt_instances: InstanceList,
         batch_img_metas: List[dict],
     ) -> Tuple[Dict[str, Tensor], Optional[Tuple[Tensor, Tensor]]]:
-        """All losses of the matching (non-denoising) queries, all layers at
-        once (see :meth:`_fdr_matching_losses_per_layer`, same values).
+        """All losses of the matching (non-denoising) queries, of all layers
+        at once.
 
         Returns:
             tuple: the loss dict and the DDF count weights
             :math:`(\\sqrt{K_m}, \\sqrt{K_u})` of layer 0 (reused for the
             denoising queries, as D-FINE does).
         """
-        if not self.batched_loss:
-            return self._fdr_matching_losses_per_layer(
-                all_cls, all_boxes, all_corners, init_boxes, pre_boxes,
-                pre_cls, enc_cls, enc_boxes, enc_gt_instances,
-                batch_gt_instances, batch_img_metas)
         num_layers, bs, nq = all_cls.shape[:3]
         device = all_boxes.device
         gts, metas = batch_gt_instances, batch_img_metas
@@ -849,7 +801,7 @@ class FDRHeadMixin:
             self._head_rows(box_rows, n_layers), box_avg[:num_layers],
             pred[:n_layers])
 
-        # the per-layer code's key order (the total is summed in it)
+        # the per-layer reference's key order (the total is summed in it)
         terms = [('loss_cls', loss_cls), ('loss_bbox', loss_bbox),
                  ('loss_iou', loss_iou), ('loss_fgl', loss_fgl),
                  ('loss_ddf', loss_ddf)]
@@ -879,111 +831,6 @@ class FDRHeadMixin:
             losses['enc_loss_iou'] = li[0]
         return losses, count_weights
 
-    def _fdr_matching_losses_per_layer(
-        self,
-        all_cls: Tensor,
-        all_boxes: Tensor,
-        all_corners: Tensor,
-        init_boxes: Tensor,
-        pre_boxes: Tensor,
-        pre_cls: Tensor,
-        enc_cls: Optional[Tensor],
-        enc_boxes: Optional[Tensor],
-        enc_gt_instances: Optional[InstanceList],
-        batch_gt_instances: InstanceList,
-        batch_img_metas: List[dict],
-    ) -> Tuple[Dict[str, Tensor], Optional[Tuple[float, float]]]:
-        """The per-layer reference of :meth:`_fdr_matching_losses`.
-
-        Returns:
-            tuple: the loss dict and the DDF count weights
-            :math:`(\\sqrt{K_m}, \\sqrt{K_u})` (reused for the denoising
-            queries, as D-FINE does).
-        """
-        num_layers = all_cls.shape[0]
-        device = all_boxes.device
-        layer_matches = [
-            self._hungarian(all_cls[i], all_boxes[i], batch_gt_instances,
-                            batch_img_metas) for i in range(num_layers)
-        ]
-        pre_matches = self._hungarian(pre_cls, pre_boxes, batch_gt_instances,
-                                      batch_img_metas)
-        enc_matches = None
-        if enc_cls is not None:
-            enc_matches = self._hungarian(enc_cls, enc_boxes,
-                                          enc_gt_instances, batch_img_metas)
-        union = None
-        if self.union_matching:
-            # the order of the pool does not matter (ties -> lower gt index)
-            pool = [layer_matches[-1]] + layer_matches[:-1] + [pre_matches]
-            if enc_matches is not None and self._enc_in_union:
-                pool.append(enc_matches)
-            union = self._gather(
-                union_set_matching_batch(pool), batch_gt_instances,
-                batch_img_metas, device)
-            union_avg = self._avg_factor(union['b'].numel(), all_boxes)
-
-        losses = {}
-        count_weights = None
-        for i in range(num_layers):
-            own = self._gather(layer_matches[i], batch_gt_instances,
-                               batch_img_metas, device)
-            if union is not None:
-                box_m, box_avg = union, union_avg
-            else:
-                box_m = own
-                box_avg = self._avg_factor(own['b'].numel(), all_boxes)
-            prefix = '' if i == num_layers - 1 else f'd{i}.'
-            losses[prefix + 'loss_cls'] = self._loss_cls_matched(
-                all_cls[i], all_boxes[i], own)
-            lb, li = self._loss_boxes_matched(all_boxes[i], box_m, box_avg)
-            losses[prefix + 'loss_bbox'] = lb
-            losses[prefix + 'loss_iou'] = li
-            if self.loss_fgl is not None:
-                losses[prefix + 'loss_fgl'] = self._loss_fgl_matched(
-                    all_corners[i], all_boxes[i], init_boxes, box_m, box_avg)
-            if self.loss_ddf is not None and i < num_layers - 1:
-                matched = torch.zeros(
-                    all_cls.shape[1:3], dtype=torch.bool, device=device)
-                matched[box_m['b'], box_m['q']] = True
-                cw = self.loss_ddf.count_weights(matched)
-                if count_weights is None:
-                    count_weights = cw
-                losses[prefix + 'loss_ddf'] = self._loss_ddf_matched(
-                    all_corners[i], all_corners[-1], all_cls[-1],
-                    all_boxes[i], box_m, cw)
-
-        # initial boxes b0: classification on its own matches, boxes on
-        # the union (official pre_outputs)
-        pre_own = self._gather(pre_matches, batch_gt_instances,
-                               batch_img_metas, device)
-        if union is not None:
-            pre_m, pre_avg = union, union_avg
-        else:
-            pre_m = pre_own
-            pre_avg = self._avg_factor(pre_m['b'].numel(), all_boxes)
-        losses['pre.loss_cls'] = self._loss_cls_matched(
-            pre_cls, pre_boxes, pre_own)
-        lb, li = self._loss_boxes_matched(pre_boxes, pre_m, pre_avg)
-        losses['pre.loss_bbox'] = lb
-        losses['pre.loss_iou'] = li
-
-        # encoder proposals
-        if enc_matches is not None:
-            own = self._gather(enc_matches, enc_gt_instances, batch_img_metas,
-                               device)
-            if union is not None and self._enc_in_union:
-                enc_m, enc_avg = union, union_avg
-            else:
-                enc_m = own
-                enc_avg = self._avg_factor(own['b'].numel(), all_boxes)
-            losses['enc_loss_cls'] = self._loss_cls_matched(
-                enc_cls, enc_boxes, own)
-            lb, li = self._loss_boxes_matched(enc_boxes, enc_m, enc_avg)
-            losses['enc_loss_bbox'] = lb
-            losses['enc_loss_iou'] = li
-        return losses, count_weights
-
 
 @MODELS.register_module()
 class DFineDINOHead(FDRHeadMixin, DINOHead):
@@ -995,6 +842,19 @@ class DFineDINOHead(FDRHeadMixin, DINOHead):
     """
 
     _enc_in_union = True  # DINO's encoder outputs are the queries' proposals
+
+    def _dn_matches(self, batch_gt_instances: InstanceList,
+                    batch_img_metas: List[dict],
+                    dn_meta: Dict[str, int]) -> Matches:
+        """The denoising queries' (query inds, gt inds) of each image."""
+        matches = []
+        for gt, meta in zip(batch_gt_instances, batch_img_metas):
+            pos_inds = self._get_dn_targets_single(gt, meta, dn_meta)[4]
+            gt_inds = torch.arange(
+                len(gt.labels), device=pos_inds.device).repeat(
+                    dn_meta['num_denoising_groups'])
+            matches.append((pos_inds, gt_inds[:pos_inds.numel()]))
+        return matches
 
     def _loss_dn_single(self, dn_cls_scores: Tensor, dn_bbox_preds: Tensor,
                         batch_gt_instances: InstanceList,
@@ -1011,15 +871,9 @@ class DFineDINOHead(FDRHeadMixin, DINOHead):
             return super()._loss_dn_single(dn_cls_scores, dn_bbox_preds,
                                            batch_gt_instances,
                                            batch_img_metas, dn_meta)
-        matches = []
-        for gt, meta in zip(batch_gt_instances, batch_img_metas):
-            pos_inds = self._get_dn_targets_single(gt, meta, dn_meta)[4]
-            gt_inds = torch.arange(
-                len(gt.labels), device=pos_inds.device).repeat(
-                    dn_meta['num_denoising_groups'])
-            matches.append((pos_inds, gt_inds[:pos_inds.numel()]))
-        m = self._gather(matches, batch_gt_instances, batch_img_metas,
-                         dn_bbox_preds.device)
+        m = self._gather(
+            self._dn_matches(batch_gt_instances, batch_img_metas, dn_meta),
+            batch_gt_instances, batch_img_metas, dn_bbox_preds.device)
         loss_bbox, loss_iou = self._loss_boxes_matched(
             dn_bbox_preds, m, self._avg_factor(m['b'].numel(), dn_bbox_preds))
         return (self._loss_cls_matched(dn_cls_scores, dn_bbox_preds, m),
@@ -1089,21 +943,11 @@ class DFineDINOHead(FDRHeadMixin, DINOHead):
                        count_weights) -> Dict[str, Tensor]:
         """Denoising part: mmdet's dn losses plus FGL / DDF / b0 (its
         classification as mmdet's dn classification loss); FGL and DDF of
-        all layers at once (see :meth:`_fdr_dn_losses_per_layer`)."""
-        if not self.batched_loss:
-            return self._fdr_dn_losses_per_layer(
-                dn_cls, dn_boxes, dn_corners, dn_init, dn_pre, dn_pre_cls,
-                batch_gt_instances, batch_img_metas, dn_meta, count_weights)
+        all layers at once."""
         num_layers = dn_cls.shape[0]
         device = dn_boxes.device
-        matches = []
-        for gt, meta in zip(batch_gt_instances, batch_img_metas):
-            pos_inds = self._get_dn_targets_single(gt, meta, dn_meta)[4]
-            num_gt = len(gt.labels)
-            groups = dn_meta['num_denoising_groups']
-            gt_inds = torch.arange(
-                num_gt, device=pos_inds.device).repeat(groups)
-            matches.append((pos_inds, gt_inds[:pos_inds.numel()]))
+        matches = self._dn_matches(batch_gt_instances, batch_img_metas,
+                                   dn_meta)
         m, counts = self._rows([matches], batch_gt_instances,
                                batch_img_metas, device)
         avg = self._avg_factors(counts, dn_boxes)
@@ -1138,54 +982,6 @@ class DFineDINOHead(FDRHeadMixin, DINOHead):
         lb, li, _ = self._loss_boxes_sets(dn_pre[None], m, avg)
         losses['pre.dn_loss_bbox'] = lb[0]
         losses['pre.dn_loss_iou'] = li[0]
-        return losses
-
-    def _fdr_dn_losses_per_layer(
-            self, dn_cls: Tensor, dn_boxes: Tensor, dn_corners: Tensor,
-            dn_init: Tensor, dn_pre: Tensor, dn_pre_cls: Tensor,
-            batch_gt_instances: InstanceList, batch_img_metas: List[dict],
-            dn_meta: Dict[str, int], count_weights) -> Dict[str, Tensor]:
-        """The per-layer reference of :meth:`_fdr_dn_losses`."""
-        num_layers = dn_cls.shape[0]
-        losses = {}
-        matches = []
-        for gt, meta in zip(batch_gt_instances, batch_img_metas):
-            pos_inds = self._get_dn_targets_single(gt, meta, dn_meta)[4]
-            num_gt = len(gt.labels)
-            groups = dn_meta['num_denoising_groups']
-            gt_inds = torch.arange(
-                num_gt, device=pos_inds.device).repeat(groups)
-            matches.append((pos_inds, gt_inds[:pos_inds.numel()]))
-        m = self._gather(matches, batch_gt_instances, batch_img_metas,
-                         dn_boxes.device)
-        avg = self._avg_factor(m['b'].numel(), dn_boxes)
-        for i in range(num_layers):
-            prefix = '' if i == num_layers - 1 else f'd{i}.'
-            lc, lb, li = self._loss_dn_single(
-                dn_cls[i],
-                dn_boxes[i],
-                batch_gt_instances=batch_gt_instances,
-                batch_img_metas=batch_img_metas,
-                dn_meta=dn_meta)
-            losses[prefix + 'dn_loss_cls'] = lc
-            losses[prefix + 'dn_loss_bbox'] = lb
-            losses[prefix + 'dn_loss_iou'] = li
-            if self.loss_fgl is not None:
-                losses[prefix + 'dn_loss_fgl'] = self._loss_fgl_matched(
-                    dn_corners[i], dn_boxes[i], dn_init, m, avg)
-            if self.loss_ddf is not None and i < num_layers - 1:
-                losses[prefix + 'dn_loss_ddf'] = self._loss_ddf_matched(
-                    dn_corners[i], dn_corners[-1], dn_cls[-1], dn_boxes[i], m,
-                    count_weights)
-        losses['pre.dn_loss_cls'] = self._loss_dn_single(
-            dn_pre_cls,
-            dn_pre,
-            batch_gt_instances=batch_gt_instances,
-            batch_img_metas=batch_img_metas,
-            dn_meta=dn_meta)[0]
-        lb, li = self._loss_boxes_matched(dn_pre, m, avg)
-        losses['pre.dn_loss_bbox'] = lb
-        losses['pre.dn_loss_iou'] = li
         return losses
 
 

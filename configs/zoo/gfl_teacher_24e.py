@@ -1,0 +1,21 @@
+# The results zoo's LD teacher (tools/zoo.py det_ld): the mini GFL teacher
+# (configs/mini/det/gfl_cspnext_teacher.py, 5.9 M params) trained twice as
+# long (24 epochs of all 320 images) so that it is clearly stronger than
+# the student it teaches.
+_base_ = ['../mini/det/gfl_cspnext_teacher.py']
+
+max_epochs = 24
+train_cfg = dict(max_epochs=max_epochs, val_interval=max_epochs)
+param_scheduler = [
+    dict(
+        type='LinearLR', start_factor=1e-3, by_epoch=False, begin=0, end=30),
+    dict(
+        type='CosineAnnealingLR',
+        eta_min=_base_.base_lr * 0.05,
+        begin=0,
+        end=max_epochs,
+        T_max=max_epochs,
+        by_epoch=True,
+        convert_to_iter_based=True),
+]
+default_hooks = dict(checkpoint=dict(interval=max_epochs))

@@ -1,0 +1,33 @@
+# The results zoo's point-cloud teacher (tools/zoo.py det3d_pointdistiller):
+# the mini PointPillars teacher (configs/mini/det3d/pointpillars_teacher.py,
+# PFN 64, backbone [64, 128, 256]) trained twice as long (40 one-cycle
+# epochs) on all 64 generated training frames (the PointDistiller demo's;
+# the zoo draws them into $MMKD_DATA_ROOT/kitti, with 40 validation frames).
+# Evaluated once, by the zoo's test after training: KittiMetric runs its
+# numba.cuda kernels in numba's simulator on a CPU machine, which is slow.
+_base_ = ['../mini/det3d/pointpillars_teacher.py']
+
+lr = _base_.lr
+epoch_num = 40
+# mmdet3d's one-cycle shape (the base config's, over 40 epochs)
+param_scheduler = [
+    dict(type='CosineAnnealingLR', T_max=epoch_num * 0.4, eta_min=lr * 10,
+         begin=0, end=epoch_num * 0.4, by_epoch=True,
+         convert_to_iter_based=True),
+    dict(type='CosineAnnealingLR', T_max=epoch_num * 0.6,
+         eta_min=lr * 1e-4, begin=epoch_num * 0.4, end=epoch_num,
+         by_epoch=True, convert_to_iter_based=True),
+    dict(type='CosineAnnealingMomentum', T_max=epoch_num * 0.4,
+         eta_min=0.85 / 0.95, begin=0, end=epoch_num * 0.4, by_epoch=True,
+         convert_to_iter_based=True),
+    dict(type='CosineAnnealingMomentum', T_max=epoch_num * 0.6, eta_min=1,
+         begin=epoch_num * 0.4, end=epoch_num, by_epoch=True,
+         convert_to_iter_based=True)
+]
+train_cfg = dict(max_epochs=epoch_num, val_interval=epoch_num)
+val_dataloader = None
+val_cfg = None
+val_evaluator = None
+default_hooks = dict(
+    logger=dict(type='LoggerHook', interval=10),
+    checkpoint=dict(type='CheckpointHook', interval=epoch_num))
