@@ -19,7 +19,7 @@ from mmengine.registry import init_default_scope
 
 from conftest import REPO
 from mmkd import KDDoctorHook
-from mmkd.analysis.kd_doctor import diagnose, find_warnings
+from mmkd.analysis.kd_doctor import average, diagnose, find_warnings
 from mmkd.registry import MODELS
 from test_distill_runner import build, make_cfg, train_teacher
 from test_reliability import FlipToyDataset, Snapshot  # noqa: F401
@@ -195,6 +195,43 @@ def test_teacher_in_train_mode_and_no_gradient_path(trained_toy):
             'not require grad (recorded in a frozen part, under no_grad, or '
             'detached); this loss cannot train the student (0 student '
             'parameters reached).') in warnings
+
+
+def test_teacher_outlier_position_warning(trained_toy):
+    """One position of the teacher's map far above the others (as the
+    zoo's RTMDet teacher has at a border of its first neck level): named,
+    with its ratio to the median position; kept when averaging batches."""
+    runner, batch = trained_toy
+    model = runner.model
+    clean = diagnose(model, batch)
+    assert clean.losses[0].teacher.peak < 20
+    assert not any('outlier activation' in w for w in find_warnings(clean))
+
+    def spike(module, args, out):
+        out = out.clone()
+        out[1, :, 2, 3] += 1000.0
+        return out
+
+    handle = model.teacher.backbone.register_forward_hook(
+        spike, prepend=True)
+    try:
+        spiked = diagnose(model, batch)
+    finally:
+        handle.remove()
+    t = spiked.losses[0].teacher
+    shape = list(t.shape)
+    assert t.peak_at == (1, 2, 3) and t.peak > 1000
+    warning = next(w for w in find_warnings(spiked)
+                   if 'outlier activation' in w)
+    assert warning.startswith(
+        f"distill.loss_feat: one position of the teacher's backbone:output "
+        f'{shape} (sample 1 of its batch, row 2, column 3) is '
+        f'{t.peak:.0f}x the median position')
+    # averaged over batches: the means of the first, the highest peak
+    both = average([clean, spiked])
+    assert both.losses[0].teacher.peak == t.peak
+    assert both.losses[0].teacher.mean == clean.losses[0].teacher.mean
+    assert any('outlier activation' in w for w in find_warnings(both))
 
 
 # ------------------------------------------------------- 3. the tool, RTMDet

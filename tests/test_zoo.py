@@ -73,17 +73,22 @@ def test_zoo_family_configs_load(family):
     assert 'distill' not in cfgs['student']
     assert cfgs['distilled'].distill.losses
     assert cfgs['distilled'].model == cfgs['student'].model
-    assert cfgs['distilled'].train_cfg == cfgs['student'].train_cfg
+    if 'after' not in spec:  # DWPose stage 2: a fifth of stage 1's epochs
+        assert cfgs['distilled'].train_cfg == cfgs['student'].train_cfg
     ds = {k: c.train_dataloader.dataset for k, c in cfgs.items()}
     assert ds['teacher'].get('indices') is None
     # a quarter of the teacher's images (320 shapes scenes, 4000 images,
-    # 64 point clouds)
+    # 64 point clouds) or persons (547)
     quarter = dict(cls=1000, shapes=80, kitti=16)[spec.get('data', 'shapes')]
+    if family.startswith('pose'):
+        quarter = 137
     assert ds['student'].indices == ds['distilled'].indices == quarter
     teacher_ckpt = cfgs['distilled'].distill.teacher.checkpoint
     # a family sharing another's teacher and students reads its checkpoint
+    # (stage 2: its teacher is the stage-1 student)
     teacher_family = spec.get('shares', family)
-    assert f'work_dirs/zoo/{teacher_family}/teacher/' in teacher_ckpt
+    run = 'distilled_seed0' if 'after' in spec else 'teacher'
+    assert f'work_dirs/zoo/{teacher_family}/{run}/' in teacher_ckpt
 
 
 def test_family_sharing_teacher_and_students(tmp_path):
@@ -107,3 +112,70 @@ def test_family_sharing_teacher_and_students(tmp_path):
     assert '| student + DKD | 61.000 | 1.414 | +29.000 +- 1.000 (29.0) |' \
         in table
     assert not osp.exists(kd / 'results.md')
+
+
+def test_stage2_starts_from_the_same_seeds_stage1(tmp_path, monkeypatch):
+    """pose_dwpose_s2: each seed's stage 2 starts from (and is taught by)
+    the same seed's stage-1 student, trained first; the teacher and the
+    plain students are pose_dwpose_s1's."""
+    calls = []
+
+    def fake_run(cfg_path, work_dir, seed, options=None, data='shapes'):
+        calls.append((cfg_path, osp.relpath(work_dir, tmp_path), seed,
+                      dict(options or {})))
+        value = 0.5 if 'dwpose' in cfg_path else 0.4
+        return dict(metrics={'coco/AP': value}, iter_time=0.1, minutes=1.0,
+                    checkpoint=f'{work_dir}/last.pth')
+
+    monkeypatch.setattr(zoo, 'train_and_test', fake_run)
+    monkeypatch.setattr(sys, 'argv', [
+        'zoo.py', 'pose_dwpose_s2', '--seeds', '3', '4', '--work-dir',
+        str(tmp_path), '--data-root', str(tmp_path / 'no_data')])
+    zoo.main()
+    runs = {work_dir: (cfg, seed, opts) for cfg, work_dir, seed, opts in calls}
+    assert sorted(runs) == sorted(
+        ['pose_dwpose_s1/teacher'] +
+        [f'pose_dwpose_s1/{run}_seed{seed}' for seed in (3, 4)
+         for run in ('student', 'distilled')] +
+        [f'pose_dwpose_s2/distilled_seed{seed}' for seed in (3, 4)])
+    pose_teacher = str(tmp_path / 'pose_dwpose_s1/teacher/last.pth')
+    for seed in (3, 4):
+        assert runs[f'pose_dwpose_s1/student_seed{seed}'][1:] == (seed, {})
+        stage1 = runs[f'pose_dwpose_s1/distilled_seed{seed}']
+        assert stage1[0].endswith('_dwpose_s1.py') and stage1[1] == seed
+        assert stage1[2] == {'distill.teacher.checkpoint': pose_teacher}
+        stage2 = runs[f'pose_dwpose_s2/distilled_seed{seed}']
+        stage1_ckpt = str(tmp_path /
+                          f'pose_dwpose_s1/distilled_seed{seed}/last.pth')
+        assert stage2[0].endswith('_dwpose_s2.py') and stage2[1] == seed
+        assert stage2[2] == {'distill.teacher.checkpoint': stage1_ckpt,
+                             'distill.student_init.checkpoint': stage1_ckpt}
+    # stage 1 of a seed comes before its stage 2
+    order = [work_dir for _, work_dir, _, _ in calls]
+    assert order.index('pose_dwpose_s1/distilled_seed3') < \
+        order.index('pose_dwpose_s2/distilled_seed3')
+    table = (tmp_path / 'pose_dwpose_s2' / 'results.md').read_text()
+    assert '| student + DWPose s1+s2 | 0.500 |' in table
+
+
+def test_a_run_in_progress_elsewhere_is_waited_for(tmp_path):
+    """Two zoo processes on overlapping seeds: the second waits for the
+    run the first holds and reads its result instead of training it."""
+    import fcntl
+    import threading
+    work_dir = tmp_path / 'student_seed0'
+    work_dir.mkdir()
+    lock = open(work_dir / 'zoo.lock', 'w')
+    fcntl.flock(lock, fcntl.LOCK_EX)  # "another process" trains it
+    got = {}
+    waiter = threading.Thread(target=lambda: got.update(zoo.train_and_test(
+        'configs/does_not_exist.py', str(work_dir), 0)))
+    waiter.start()
+    waiter.join(timeout=2)
+    assert waiter.is_alive() and not got  # waiting, not training
+    (work_dir / 'zoo_result.json').write_text(json.dumps(dict(
+        metrics={'coco/bbox_mAP': 0.3}, checkpoint='x.pth')))
+    fcntl.flock(lock, fcntl.LOCK_UN)
+    lock.close()
+    waiter.join(timeout=30)
+    assert got['metrics'] == {'coco/bbox_mAP': 0.3}

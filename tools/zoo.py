@@ -14,6 +14,7 @@ in their work dir) are read back, not trained again, so a zoo run can be
 stopped and continued, or extended with more seeds.
 """
 import argparse
+import fcntl
 import json
 import math
 import os
@@ -62,6 +63,20 @@ FAMILIES: Dict[str, dict] = {
         student='configs/zoo/gfl_student_quarter.py',
         distilled='configs/zoo/gfl_student_quarter_ld.py',
         metric='coco/bbox_mAP'),
+    'det_fgd': dict(
+        method='FGD',
+        title='FGD on RTMDet neck outputs (COCO bbox mAP)',
+        teacher='configs/zoo/rtmdet_teacher_24e.py',
+        student='configs/zoo/rtmdet_student_quarter.py',
+        distilled='configs/zoo/rtmdet_student_quarter_fgd.py',
+        metric='coco/bbox_mAP', shares='det_pkd'),
+    'det_cwd': dict(
+        method='CWD',
+        title='CWD on RTMDet neck outputs (COCO bbox mAP)',
+        teacher='configs/zoo/rtmdet_teacher_24e.py',
+        student='configs/zoo/rtmdet_student_quarter.py',
+        distilled='configs/zoo/rtmdet_student_quarter_cwd.py',
+        metric='coco/bbox_mAP', shares='det_pkd'),
     'seg_cwd': dict(
         method='CWD',
         title='CWD on PSPNet logits (mIoU)',
@@ -94,6 +109,26 @@ FAMILIES: Dict[str, dict] = {
         metric='Kitti metric/pred_instances_3d/KITTI/'
         'Overall_3D_AP40_moderate', data='kitti'),
 }
+FAMILIES.update({
+    'pose_dwpose_s1': dict(
+        method='DWPose s1',
+        title='DWPose stage 1 on RTMPose (COCO keypoint AP)',
+        teacher='configs/zoo/rtmpose_s_teacher_40e.py',
+        student='configs/zoo/rtmpose_t_student_quarter.py',
+        distilled='configs/zoo/'
+        'rtmpose_t_student_quarter_dwpose_s1.py',
+        metric='coco/AP'),
+    # stage 2 starts, per seed, from that seed's stage-1 student (trained
+    # first if missing) and is paired with the same plain students
+    'pose_dwpose_s2': dict(
+        method='DWPose s1+s2',
+        title='DWPose stage 1 + stage 2 on RTMPose (COCO keypoint AP)',
+        teacher='configs/zoo/rtmpose_s_teacher_40e.py',
+        student='configs/zoo/rtmpose_t_student_quarter.py',
+        distilled='configs/zoo/'
+        'rtmpose_t_student_quarter_dwpose_s2.py',
+        metric='coco/AP', shares='pose_dwpose_s1', after='pose_dwpose_s1'),
+})
 DATA = {
     'shapes': lambda root: generate_mini_data(root, seed=0),
     'cls': lambda root: generate_mini_cls(osp.join(root, 'cls'), seed=0),
@@ -109,11 +144,20 @@ def train_and_test(cfg_path: str, work_dir: str, seed: int,
                    ) -> dict:
     """Train ``cfg_path`` with ``seed`` into ``work_dir`` and test it; the
     result (metrics, time per iteration, checkpoint) is also saved as
-    ``zoo_result.json`` there and read back on the next call."""
+    ``zoo_result.json`` there and read back on the next call. Another zoo
+    process on the same run waits for it (a lock file in ``work_dir``)."""
     done = osp.join(work_dir, 'zoo_result.json')
-    if osp.exists(done):
-        with open(done) as f:
-            return json.load(f)
+    os.makedirs(work_dir, exist_ok=True)
+    with open(osp.join(work_dir, 'zoo.lock'), 'w') as lock:
+        fcntl.flock(lock, fcntl.LOCK_EX)
+        if osp.exists(done):
+            with open(done) as f:
+                return json.load(f)
+        return _train_and_test(cfg_path, work_dir, seed, options, data, done)
+
+
+def _train_and_test(cfg_path: str, work_dir: str, seed: int,
+                    options: Optional[dict], data: str, done: str) -> dict:
     # the embedded data (drawn once; found again by its parameters)
     DATA[data](os.environ['MMKD_DATA_ROOT'])
     cfg = load_config(osp.join(REPO, cfg_path), 'train')
@@ -234,17 +278,27 @@ def main() -> None:
     data = family.get('data', 'shapes')
     teacher = train_and_test(family['teacher'], osp.join(shared, 'teacher'),
                              0, data=data)
-    options = {'distill.teacher.checkpoint': teacher['checkpoint'],
-               **args.cfg_options}
+    base_options = {'distill.teacher.checkpoint': teacher['checkpoint']}
+    options = {**base_options, **args.cfg_options}
     plain, distilled = [], []
     for seed in args.seeds:
         plain.append(train_and_test(
             family['student'], osp.join(shared, f'student_seed{seed}'), seed,
             data=data))
+        seed_options = options
+        if 'after' in family:  # e.g. stage 2 from this seed's stage 1
+            first = train_and_test(
+                FAMILIES[family['after']]['distilled'],
+                osp.join(args.work_dir, family['after'],
+                         f'distilled_seed{seed}'), seed, base_options, data)
+            seed_options = {**options,
+                            'distill.teacher.checkpoint': first['checkpoint'],
+                            'distill.student_init.checkpoint':
+                            first['checkpoint']}
         distilled.append(train_and_test(
             family['distilled'],
-            osp.join(root, f'distilled{suffix}_seed{seed}'), seed, options,
-            data))
+            osp.join(root, f'distilled{suffix}_seed{seed}'), seed,
+            seed_options, data))
 
     key, method = family['metric'], family['method']
     # mmdet's CocoMetric returns no keys when nothing was detected: 0 mAP
@@ -273,6 +327,7 @@ def main() -> None:
         'iterations).',
         'gain > 2 SE: ' + ('yes' if stats['mean'] > 2 * stats['se'] else 'no'),
     ])
+    os.makedirs(root, exist_ok=True)
     plot = plot_paired(stats['diffs'], args.seeds, stats['mean'], stats['se'],
                        family['title'], osp.join(root, f'paired{suffix}.png'),
                        method)

@@ -9,7 +9,9 @@ for every active distillation loss:
   task loss reaches too), the task gradient's norm on the same parameters,
   their ratio and the cosine between the two gradients;
 - mean, std and share of dead channels of the recorded student and teacher
-  tensors and of the connector's output.
+  tensors and of the connector's output, and for feature maps the peak
+  position (the largest mean absolute value over channels against the
+  median position's).
 
 It also notes a teacher in train mode, student records with no gradient
 path to the student's parameters and losses that are ~0 from the start.
@@ -46,6 +48,9 @@ DEAD_RATIO = 1e-4
 DEAD_SHARE = 0.5
 # Warn when the cosine between a loss's and the task's gradient is below.
 COSINE_CONFLICT = -0.3
+# Warn when one position of a teacher feature map (mean |value| over
+# channels) is more than this many times the median position.
+PEAK_RATIO = 20.0
 
 
 @dataclass
@@ -57,11 +62,17 @@ class TensorStats:
         mean: Mean over all elements.
         std: Standard deviation over all elements.
         dead: Share of channels whose std is ~0 relative to their abs-max.
+        peak: For a feature map (N, C, H, W): the largest mean absolute
+            value over channels at one position, divided by the median
+            position's (nan for other tensors).
+        peak_at: Where that position is: (sample, row, column).
     """
     shape: tuple
     mean: float
     std: float
     dead: float
+    peak: float = float('nan')
+    peak_at: tuple = ()
 
     def __str__(self) -> str:
         return f'{self.mean:+.3g}/{self.std:.3g}/{self.dead:.0%}'
@@ -232,9 +243,19 @@ def tensor_stats(x: Any) -> Optional[TensorStats]:
     std_c = per_channel.std(1, unbiased=False)
     max_c = per_channel.abs().amax(1)
     dead = (max_c == 0) | (std_c <= DEAD_RATIO * max_c)
+    peak, peak_at = float('nan'), ()
+    if t.dim() == 4 and t.shape[2] * t.shape[3] > 1:
+        magnitude = t.abs().mean(1)  # (N, H, W)
+        # against the occupied positions (a scattered pillar map is mostly 0)
+        occupied = magnitude[magnitude > 0]
+        median = float(occupied.median()) if occupied.numel() else 0.0
+        top = int(magnitude.argmax())
+        peak = _ratio(float(magnitude.flatten()[top]), median)
+        n_i, rest = divmod(top, t.shape[2] * t.shape[3])
+        peak_at = (n_i, *divmod(rest, t.shape[3]))
     return TensorStats(tuple(t.shape), float(t.mean()),
                        float(t.std(unbiased=False)),
-                       float(dead.float().mean()))
+                       float(dead.float().mean()), peak, peak_at)
 
 
 def _requires_grad(x: Any) -> bool:
@@ -394,7 +415,9 @@ def _ratio(a: float, b: float) -> float:
 
 def average(diagnoses: Sequence[Diagnosis]) -> Diagnosis:
     """One :class:`Diagnosis` with the numbers averaged over several
-    batches (the tensor statistics and flags of the first)."""
+    batches (the tensor statistics and flags of the first, except the
+    teacher's peak position: the highest of all batches, an outlier shows in
+    some batches only)."""
     first = diagnoses[0]
     if len(diagnoses) == 1:
         return first
@@ -410,6 +433,12 @@ def average(diagnoses: Sequence[Diagnosis]) -> Diagnosis:
                    for f in fields(LossDiagnosis)
                    if f.name in ('value', 'task_ratio', 'grad_norm',
                                  'task_grad_norm', 'grad_ratio', 'cosine')}
+        peaks = [x.teacher for x in same if x.teacher is not None
+                 and not math.isnan(x.teacher.peak)]
+        if peaks:
+            top = max(peaks, key=lambda stats: stats.peak)
+            numbers['teacher'] = replace(d.teacher, peak=top.peak,
+                                         peak_at=top.peak_at)
         losses.append(replace(d, **numbers))
     return replace(first, losses=losses, iters=len(diagnoses),
                    task_loss=mean([d.task_loss for d in diagnoses]),
@@ -504,6 +533,18 @@ def _loss_warnings(d: LossDiagnosis, diagnosis: Diagnosis) -> List[str]:
             f'{key}: its gradient points against the task\'s (cosine '
             f'{d.cosine:+.2f}): the two pull the shared parameters in '
             'opposite directions.')
+    t = d.teacher
+    if t is not None and t.peak > PEAK_RATIO:
+        out.append(
+            f'{key}: one position of the teacher\'s {d.teacher_spec} '
+            f'{list(t.shape)} (sample {t.peak_at[0]} of its batch, row '
+            f'{t.peak_at[1]}, column {t.peak_at[2]}) is {t.peak:.0f}x the '
+            'median position (mean |value| over channels): an outlier '
+            'activation of the teacher. A loss that compares raw values '
+            '(MSE, MGD, FGD) is dominated by it, and an attention taken '
+            'from the teacher (FGD, CWD) puts its weight there. A loss that '
+            'normalises each channel (PKD) is less affected; such outliers '
+            'often sit at an image border or in padding.')
     for who, stats, spec in (('teacher', d.teacher, d.teacher_spec),
                              ('student', d.student, d.student_spec)):
         if stats is not None and stats.dead > DEAD_SHARE:
