@@ -113,7 +113,7 @@ FAMILIES.update({
     'pose_dwpose_s1': dict(
         method='DWPose s1',
         title='DWPose stage 1 on RTMPose (COCO keypoint AP)',
-        teacher='configs/zoo/rtmpose_s_teacher_40e.py',
+        teacher='configs/zoo/rtmpose_t_teacher_40e.py',
         student='configs/zoo/rtmpose_t_student_quarter.py',
         distilled='configs/zoo/'
         'rtmpose_t_student_quarter_dwpose_s1.py',
@@ -123,7 +123,7 @@ FAMILIES.update({
     'pose_dwpose_s2': dict(
         method='DWPose s1+s2',
         title='DWPose stage 1 + stage 2 on RTMPose (COCO keypoint AP)',
-        teacher='configs/zoo/rtmpose_s_teacher_40e.py',
+        teacher='configs/zoo/rtmpose_t_teacher_40e.py',
         student='configs/zoo/rtmpose_t_student_quarter.py',
         distilled='configs/zoo/'
         'rtmpose_t_student_quarter_dwpose_s2.py',
