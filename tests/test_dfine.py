@@ -961,6 +961,64 @@ def test_dino_fdr_golsd_with_official_vfl_trains_with_runner(
         assert all(math.isfinite(v) for v in logged.values())
 
 
+def test_kd_doctor_diagnoses_golsd_terms_as_training_logs_them(
+        mini_root, tmp_path):
+    """The KD doctor on D-FINE (self-distillation, no `distill` dict): one
+    row per DDF term of the loss dict, with the value the training step
+    logs, measured against the sum of the other terms; a plain DINO and
+    --eval-images (no teacher) are refused."""
+    from mmengine.hooks import Hook
+    from mmengine.runner import Runner
+
+    from mmkd.analysis import run_doctor
+    from mmkd.analysis.doctor_run import DoctorHook, _Enough
+
+    logged = []
+
+    class Log(Hook):
+        priority = 'VERY_LOW'
+
+        def after_train_iter(self, runner, batch_idx, data_batch=None,
+                             outputs=None):
+            logged.append({k: float(v) for k, v in outputs.items()})
+
+    torch.manual_seed(0)
+    cfg = _runner_cfg('mini_dino_r18_fdr_golsd.py', mini_root,
+                      str(tmp_path / 'doctor'))
+    runner = Runner.from_cfg(cfg)
+    doctor = DoctorHook(iters=2)
+    runner.register_hook(doctor)
+    runner.register_hook(Log())
+    with pytest.raises(_Enough):
+        runner.train()
+    assert len(doctor.history) == len(logged) == 2
+    for diagnosis, log in zip(doctor.history, logged):
+        ddf = {k: v for k, v in log.items() if k.endswith('loss_ddf')}
+        # 3 decoder layers: the last teaches the two before it, for the
+        # matching and the denoising queries
+        assert set(ddf) == {'d0.loss_ddf', 'd1.loss_ddf', 'd0.dn_loss_ddf',
+                            'd1.dn_loss_ddf'}
+        rows = {d.key: d for d in diagnosis.losses}
+        assert set(rows) == set(ddf)
+        for key, d in rows.items():
+            assert d.value == pytest.approx(ddf[key], rel=1e-4, abs=1e-7)
+            assert d.type == 'DDFLoss' and d.weight == 1.5
+            assert d.shared > 0 and math.isfinite(d.grad_ratio)
+            assert -1 <= d.cosine <= 1
+        # the task loss: everything the step logs but the DDF terms
+        assert diagnosis.task_loss == pytest.approx(
+            log['loss'] - sum(ddf.values()), rel=1e-4)
+    report = diagnosis.report()
+    assert '| d1.dn_loss_ddf ' in report and 'distill.loss_' not in report
+    assert 'recorded tensors' not in report  # none: no teacher model
+
+    plain = _runner_cfg('mini_dino_r18.py', mini_root, str(tmp_path / 'p'))
+    with pytest.raises(ValueError, match='self_distill_losses'):
+        run_doctor(plain, iters=1)
+    with pytest.raises(ValueError, match='no teacher'):
+        run_doctor(cfg, iters=1, eval_images=2)
+
+
 @pytest.mark.parametrize('two_stage,vfl', [(False, False), (True, False),
                                            (True, True)])
 def test_deformable_detr_fdr_train_step_and_predict(two_stage, vfl):
@@ -1005,8 +1063,24 @@ def test_deformable_detr_fdr_train_step_and_predict(two_stage, vfl):
         inputs=[torch.randint(0, 255, (3, 64, 64), dtype=torch.uint8)] * 2,
         data_samples=samples)
     model.train()
+    torch.manual_seed(1)  # the same dropout for the per-layer twin below
     losses = model(**model.data_preprocessor(data, True), mode='loss')
     assert 'd0.loss_ddf' in losses and 'loss_fgl' in losses
+    # the per-layer reference head (DFineDeformableDETRHeadPerLayer, same
+    # weights) computes the same losses as the batched one
+    twin_cfg = copy.deepcopy(m)
+    twin_cfg.bbox_head.type = 'mmkd.DFineDeformableDETRHeadPerLayer'
+    for key in ('share_pred_layer', 'num_pred_layer', 'as_two_stage'):
+        twin_cfg.bbox_head.pop(key)  # set by the detector's build above
+    twin = MMDET_MODELS.build(twin_cfg)
+    twin.load_state_dict(model.state_dict())
+    twin.train()
+    torch.manual_seed(1)
+    with torch.no_grad():
+        ref = twin(**twin.data_preprocessor(data, True), mode='loss')
+    assert list(ref) == list(losses)
+    for k, v in ref.items():
+        assert torch.allclose(losses[k].detach(), v, rtol=1e-5, atol=1e-6), k
     assert 'pre.loss_cls' in losses
     assert ('enc_loss_cls' in losses) == two_stage
     assert all(torch.isfinite(v).all() for v in losses.values())

@@ -68,6 +68,8 @@ def test_zoo_family_configs_load(family):
     teacher."""
     from mmkd.models.teacher import load_config
     spec = zoo.FAMILIES[family]
+    if spec['teacher'] is None:  # self-distillation: the test below
+        return
     cfgs = {k: load_config(osp.join(REPO, spec[k]), 'train')
             for k in ('teacher', 'student', 'distilled')}
     assert 'distill' not in cfgs['student']
@@ -89,6 +91,60 @@ def test_zoo_family_configs_load(family):
     teacher_family = spec.get('shares', family)
     run = 'distilled_seed0' if 'after' in spec else 'teacher'
     assert f'work_dirs/zoo/{teacher_family}/{run}/' in teacher_ckpt
+
+
+@pytest.mark.parametrize('family', ['det_dfine_fdr', 'det_dfine_golsd'])
+def test_dfine_families_differ_only_in_the_dfine_head(family):
+    """D-FINE's rows (no teacher): plain and distilled train the same DINO
+    on the same data for the same schedule; only the head's D-FINE parts
+    differ (FDR: the D-FINE head without DDF, on the union set; GO-LSD:
+    DDF on top)."""
+    from mmkd.models.teacher import load_config
+    spec = zoo.FAMILIES[family]
+    assert spec['teacher'] is None
+    plain, distilled = (load_config(osp.join(REPO, spec[k]), 'train')
+                        for k in ('student', 'distilled'))
+    for key in ('train_cfg', 'param_scheduler', 'optim_wrapper',
+                'train_dataloader', 'randomness'):
+        assert plain.get(key) == distilled.get(key), key
+    assert distilled.model.bbox_head.type == 'mmkd.DFineDINOHead'
+    assert distilled.model.backbone == plain.model.backbone
+    assert distilled.model.num_queries == plain.model.num_queries == 30
+    if family == 'det_dfine_fdr':
+        assert plain.model.type == 'DINO'
+        assert distilled.model.bbox_head.loss_ddf is None
+        assert distilled.model.bbox_head.union_matching is True
+    else:
+        assert plain.model.bbox_head.loss_ddf is None
+        assert distilled.model.bbox_head.loss_ddf == dict(
+            type='mmkd.DDFLoss', temperature=5.0, loss_weight=1.5)
+        assert plain.model.bbox_head.union_matching is True
+        assert distilled.model.bbox_head.union_matching is True
+
+
+def test_self_distillation_table_has_no_teacher(tmp_path):
+    """det_dfine_golsd: no teacher run or row; its plain rows are
+    det_dfine_fdr's distilled runs (DINO + FDR)."""
+    fdr, golsd = tmp_path / 'zoo' / 'det_dfine_fdr', \
+        tmp_path / 'zoo' / 'det_dfine_golsd'
+    for seed, (plain, distilled) in enumerate([(0.10, 0.12), (0.14, 0.15)]):
+        _write_result(fdr / f'distilled_seed{seed}', plain, 1.1)
+        _write_result(golsd / f'distilled_seed{seed}', distilled, 1.2)
+    out = subprocess.run(
+        [sys.executable, osp.join(REPO, 'tools/zoo.py'), 'det_dfine_golsd',
+         '--seeds', '0', '1', '--work-dir', str(tmp_path / 'zoo'),
+         '--data-root', str(tmp_path / 'no_data')],
+        capture_output=True, text=True, cwd=REPO, timeout=300)
+    assert out.returncode == 0, out.stderr[-3000:]
+    table = (golsd / 'results.md').read_text()
+    assert 'teacher' not in table
+    assert '| DINO + FDR | 0.120 | 0.028 |' in table
+    # diffs 0.02, 0.01: mean 0.015, SE 0.005, t 3.0
+    assert '| DINO + FDR + GO-LSD | 0.135 | 0.021 | +0.015 +- 0.005 (3.0) |' \
+        in table
+    assert 'median s/iter: DINO + FDR 1.100, DINO + FDR + GO-LSD 1.200' \
+        in table
+    assert not osp.exists(tmp_path / 'no_data')
 
 
 def test_family_sharing_teacher_and_students(tmp_path):

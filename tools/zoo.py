@@ -45,9 +45,13 @@ from mmkd.models.teacher import load_config  # noqa: E402
 
 REPO = osp.dirname(osp.dirname(osp.abspath(__file__)))
 
-# family -> its three configs, the method's name, the metric it is judged
-# by and the embedded data it trains on (drawn into $MMKD_DATA_ROOT once,
-# found again after)
+# family -> its three configs (no teacher for self-distillation), the
+# method's name, the metric it is judged by and the embedded data it trains
+# on (drawn into $MMKD_DATA_ROOT once, found again after). Optional keys:
+# `shares` (reuse another family's teacher and plain students), `after`
+# (start each seed from another family's distilled run), `student_runs`
+# (where the plain runs live, under the zoo's work dir; default
+# '<shares>/student'), `names` (the plain and distilled rows' names).
 FAMILIES: Dict[str, dict] = {
     'det_pkd': dict(
         method='PKD',
@@ -128,6 +132,26 @@ FAMILIES.update({
         distilled='configs/zoo/'
         'rtmpose_t_student_quarter_dwpose_s2.py',
         metric='coco/AP', shares='pose_dwpose_s1', after='pose_dwpose_s1'),
+    # D-FINE is self-distillation: no teacher (teacher=None); the rows are
+    # the ablation's steps, each paired with the step before it
+    'det_dfine_fdr': dict(
+        method='FDR',
+        title='D-FINE FDR on the mini DINO (COCO bbox mAP)',
+        teacher=None,
+        student='configs/zoo/dino_r18_6e.py',
+        distilled='configs/zoo/dino_r18_6e_fdr.py',
+        names=('DINO', 'DINO + FDR'),
+        metric='coco/bbox_mAP'),
+    # its plain runs are det_dfine_fdr's distilled runs (DINO + FDR)
+    'det_dfine_golsd': dict(
+        method='GO-LSD',
+        title='D-FINE GO-LSD on the mini DINO + FDR (COCO bbox mAP)',
+        teacher=None,
+        student='configs/zoo/dino_r18_6e_fdr.py',
+        distilled='configs/zoo/dino_r18_6e_fdr_golsd.py',
+        names=('DINO + FDR', 'DINO + FDR + GO-LSD'),
+        student_runs='det_dfine_fdr/distilled',
+        metric='coco/bbox_mAP'),
 })
 DATA = {
     'shapes': lambda root: generate_mini_data(root, seed=0),
@@ -216,7 +240,8 @@ def paired_stats(plain: List[float], distilled: List[float]) -> dict:
 
 
 def plot_paired(diffs: List[float], seeds: List[int], mean: float, se: float,
-                title: str, out: str, method: str = 'KD') -> str:
+                title: str, out: str,
+                ylabel: str = 'student + KD - student') -> str:
     """Each seed's paired difference, their mean and +-2 standard errors."""
     import matplotlib
     matplotlib.use('Agg')
@@ -232,7 +257,7 @@ def plot_paired(diffs: List[float], seeds: List[int], mean: float, se: float,
     ax.set_xticks(list(range(len(diffs))) + [len(diffs) + 0.5])
     ax.set_xticklabels([str(s) for s in seeds] + ['mean'])
     ax.set_xlabel('seed')
-    ax.set_ylabel(f'student + {method} - student')
+    ax.set_ylabel(ylabel, fontsize=8 if len(ylabel) > 30 else 10)
     ax.set_title(title, fontsize=9)
     # below the axes: inside, it hides the points of some seeds
     ax.legend(fontsize=8, loc='upper center', bbox_to_anchor=(0.5, -0.22),
@@ -276,15 +301,19 @@ def main() -> None:
                              for k, v in args.cfg_options.items()}))
 
     data = family.get('data', 'shapes')
-    teacher = train_and_test(family['teacher'], osp.join(shared, 'teacher'),
-                             0, data=data)
-    base_options = {'distill.teacher.checkpoint': teacher['checkpoint']}
+    teacher = None
+    base_options = {}
+    if family['teacher']:
+        teacher = train_and_test(family['teacher'],
+                                 osp.join(shared, 'teacher'), 0, data=data)
+        base_options = {'distill.teacher.checkpoint': teacher['checkpoint']}
     options = {**base_options, **args.cfg_options}
+    student_runs = osp.join(args.work_dir, family.get('student_runs', osp.join(
+        family.get('shares', args.family), 'student')))
     plain, distilled = [], []
     for seed in args.seeds:
         plain.append(train_and_test(
-            family['student'], osp.join(shared, f'student_seed{seed}'), seed,
-            data=data))
+            family['student'], f'{student_runs}_seed{seed}', seed, data=data))
         seed_options = options
         if 'after' in family:  # e.g. stage 2 from this seed's stage 1
             first = train_and_test(
@@ -305,23 +334,30 @@ def main() -> None:
     p = [r['metrics'].get(key, 0.0) for r in plain]
     d = [r['metrics'].get(key, 0.0) for r in distilled]
     stats = paired_stats(p, d)
-    minutes = (teacher['minutes'] + sum(r['minutes'] for r in plain) +
-               sum(r['minutes'] for r in distilled))
+    runs = plain + distilled + ([teacher] if teacher else [])
+    minutes = sum(r['minutes'] for r in runs)
     command = 'python tools/zoo.py ' + ' '.join(
         shlex.quote(a) for a in sys.argv[1:])
+    plain_name, distilled_name = family.get(
+        'names', ('student', f'student + {method}'))
+    teacher_row, teacher_time = [], ''
+    if teacher:
+        teacher_row = [
+            fmt_row('teacher (seed 0)', [teacher['metrics'].get(key, 0.0)])]
+        teacher_time = f'teacher {teacher["iter_time"]:.3f}, '
     table = '\n'.join([
         f'{family["title"]}; seeds {args.seeds}; `{command}`',
         '',
         f'| model | {key} mean | std | paired diff +- SE (t) | each seed |',
         '| --- | ---: | ---: | ---: | --- |',
-        fmt_row('teacher (seed 0)', [teacher['metrics'].get(key, 0.0)]),
-        fmt_row('student', p),
-        fmt_row(f'student + {method}', d, f'{stats["mean"]:+.3f} +- '
+        *teacher_row,
+        fmt_row(plain_name, p),
+        fmt_row(distilled_name, d, f'{stats["mean"]:+.3f} +- '
                 f'{stats["se"]:.3f} ({stats["t"]:.1f})'),
         '',
-        f'median s/iter: teacher {teacher["iter_time"]:.3f}, student '
-        f'{statistics.median(r["iter_time"] for r in plain):.3f}, student + '
-        f'{method} '
+        f'median s/iter: {teacher_time}{plain_name} '
+        f'{statistics.median(r["iter_time"] for r in plain):.3f}, '
+        f'{distilled_name} '
         f'{statistics.median(r["iter_time"] for r in distilled):.3f}; '
         f'{minutes:.0f} min of training in all (median s/iter x '
         'iterations).',
@@ -330,7 +366,8 @@ def main() -> None:
     os.makedirs(root, exist_ok=True)
     plot = plot_paired(stats['diffs'], args.seeds, stats['mean'], stats['se'],
                        family['title'], osp.join(root, f'paired{suffix}.png'),
-                       method)
+                       f'{distilled_name} - ' + (f'({plain_name})' if '+' in
+                                                 plain_name else plain_name))
     with open(osp.join(root, f'results{suffix}.md'), 'w') as f:
         f.write(table + '\n')
     print('\n' + table + f'\n\nplot: {plot}\ntable: '

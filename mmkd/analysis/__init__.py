@@ -2,11 +2,11 @@
 from .doctor_plot import plot_doctor
 from .doctor_run import DoctorResult, run_doctor
 from .kd_doctor import (Diagnosis, LossDiagnosis, TensorStats, average,
-                        diagnose, find_warnings)
+                        diagnose, diagnose_self, find_warnings)
 from .slice_eval import evaluate_slice
 
 __all__ = [
-    'diagnose', 'find_warnings', 'average', 'Diagnosis', 'LossDiagnosis',
+    'diagnose', 'diagnose_self', 'find_warnings', 'average', 'Diagnosis', 'LossDiagnosis',
     'TensorStats', 'run_doctor', 'DoctorResult', 'plot_doctor',
     'evaluate_slice'
 ]

@@ -1,5 +1,6 @@
 """Run the KD doctor over a few training iterations of a distillation
-config (the logic of ``tools/analysis/kd_doctor.py``)."""
+config, or of a self-distillation model's config (D-FINE), the logic of
+``tools/analysis/kd_doctor.py``."""
 import copy
 import os
 import os.path as osp
@@ -13,7 +14,8 @@ from mmengine.hooks import Hook
 from mmengine.registry import RUNNERS
 
 from mmkd.models.distill_model import DistillModel
-from .kd_doctor import Diagnosis, average, diagnose, find_warnings
+from .kd_doctor import (Diagnosis, average, diagnose, diagnose_self,
+                        find_warnings)
 from .slice_eval import evaluate_slice, limit_val_images
 
 
@@ -45,8 +47,10 @@ class DoctorHook(Hook):
                           data_batch=None) -> None:
         # the modes as the loop set them: a teacher something switched to
         # train mode shows
-        self.history.append(diagnose(runner.model, data_batch,
-                                     train_mode=False))
+        model = runner.model
+        doctor = diagnose if isinstance(model, DistillModel) else \
+            diagnose_self
+        self.history.append(doctor(model, data_batch, train_mode=False))
 
     def after_train_iter(self, runner, batch_idx: int, data_batch=None,
                          outputs=None) -> None:
@@ -84,13 +88,10 @@ def doctor_config(cfg: Config, work_dir: str,
     training, only local visualizer backends (no TensorBoard/W&B run), no
     start-of-run diagnosis (the doctor does its own)."""
     cfg = copy.deepcopy(cfg)
-    if not cfg.get('distill'):
-        raise ValueError('The KD doctor needs a distillation config (one '
-                         'with a `distill` dict, e.g. inheriting an '
-                         'mmkd::distill/*.py recipe).')
     cfg.work_dir = work_dir
     cfg.load_from, cfg.resume = checkpoint, False
-    cfg.distill['diagnose'] = False
+    if cfg.get('distill'):
+        cfg.distill['diagnose'] = False
     if cfg.get('default_hooks') and 'checkpoint' in cfg.default_hooks:
         cfg.default_hooks['checkpoint'] = None
     if cfg.get('train_cfg'):
@@ -118,21 +119,34 @@ def run_doctor(cfg: Config, checkpoint: Optional[str] = None,
         out_dir: Where the figure ``kd_doctor.png`` goes (None: no figure).
         eval_images: Evaluate teacher and student on the first these many
             val images first (0: skip; it flags an untrained teacher or
-            one worse than the student).
+            one worse than the student). Not for self-distillation.
 
     Returns:
         A :class:`DoctorResult`.
     """
+    from mmengine.runner import Runner
+
     from mmkd.engine import DistillRunner
+    distill = bool(cfg.get('distill'))
+    if not distill and eval_images:
+        raise ValueError('--eval-images compares a teacher with its student: '
+                         'a self-distillation config has no teacher.')
     work_dir = tempfile.mkdtemp(prefix='kd_doctor_')
     try:
         run_cfg = doctor_config(cfg, work_dir, checkpoint, eval_images)
         runner = RUNNERS.build(run_cfg) if 'runner_type' in run_cfg else \
-            DistillRunner.from_cfg(run_cfg)
-        if not isinstance(runner.model, DistillModel):
+            (DistillRunner if distill else Runner).from_cfg(run_cfg)
+        model = runner.model
+        if distill and not isinstance(model, DistillModel):
             raise ValueError(
                 'The KD doctor needs the distillation runner: set '
                 "runner_type = 'mmkd.DistillRunner' (the mmkd recipes do).")
+        if not distill and not getattr(model, 'self_distill_losses', None):
+            raise ValueError(
+                'The KD doctor needs a distillation config (one with a '
+                '`distill` dict, e.g. inheriting an mmkd::distill/*.py '
+                f'recipe) or a self-distilling model; {type(model).__name__}'
+                ' is neither (no `self_distill_losses`).')
         hook = DoctorHook(iters, eval_images)
         runner.register_hook(hook)
         try:

@@ -15,6 +15,11 @@ for every active distillation loss:
 
 It also notes a teacher in train mode, student records with no gradient
 path to the student's parameters and losses that are ~0 from the start.
+
+:func:`diagnose_self` does the same for self-distillation inside one model
+(D-FINE's GO-LSD): the model names the terms of its loss dict that distil
+(``self_distill_losses``), and each is measured against the sum of the
+others.
 :func:`find_warnings` turns the numbers into plain-word warnings.
 
 Nothing of the model changes: no optimizer step, no ``.grad`` written
@@ -105,6 +110,8 @@ class LossDiagnosis:
             (requires grad).
         identical: Whether the compared student and teacher tensors are
             equal.
+        log_key: The logged name, when not ``distill.loss_<name>``
+            (self-distillation terms of a model's own loss dict).
     """
     name: str
     type: str
@@ -125,10 +132,11 @@ class LossDiagnosis:
     connector: Optional[TensorStats] = None
     student_grad_path: bool = True
     identical: bool = False
+    log_key: Optional[str] = None
 
     @property
     def key(self) -> str:
-        return f'distill.loss_{self.name}'
+        return self.log_key or f'distill.loss_{self.name}'
 
     def suggested_weight(self, target: float = 1.0) -> float:
         """The ``loss_weight`` that brings the gradient ratio to
@@ -181,11 +189,13 @@ class Diagnosis:
                   str(d.teacher or '-')] for d in self.losses]
         over = f' (mean over {self.iters} iterations)' if self.iters > 1 \
             else ''
-        return (f'distillation losses{over}; grad = gradient norm on the '
+        text = (f'distillation losses{over}; grad = gradient norm on the '
                 'student parameters the task loss also reaches\n' +
-                _format(head, rows) + '\nrecorded tensors (first batch; '
-                'dead = share of channels with std ~0)\n' +
-                _format(feats, frows))
+                _format(head, rows))
+        if all(d.log_key for d in self.losses):  # self-distillation
+            return text
+        return (text + '\nrecorded tensors (first batch; dead = share of '
+                'channels with std ~0)\n' + _format(feats, frows))
 
     def report(self) -> str:
         """The tables, the teacher's metric (if measured) and the
@@ -299,6 +309,18 @@ def _norm_dot(a: Sequence[Tensor], b: Sequence[Tensor]) -> tuple:
     return na, nb, dot
 
 
+def _task_gradient(task: Optional[Tensor], params: Sequence[Tensor]
+                   ) -> tuple:
+    """The task loss's gradient on ``params`` (None where it does not
+    reach), its norm and the loss value (nan without a task loss)."""
+    if task is None:
+        return [None] * len(params), float('nan'), float('nan')
+    grads = _grads(task, params)
+    norm = math.sqrt(sum(float(g.double().pow(2).sum()) for g in grads
+                         if g is not None))
+    return grads, norm, float(task.detach())
+
+
 def diagnose(model: DistillModel, data_batch: Any,
              train_mode: bool = True) -> Diagnosis:
     """Measure what each active distillation loss does on ``data_batch``.
@@ -354,12 +376,7 @@ def _diagnose(model: DistillModel, data_batch: Any) -> Diagnosis:
     task = model.module.parse_losses(task_losses)[0] if task_losses else None
 
     params = [p for p in model.module.parameters() if p.requires_grad]
-    task_grads = _grads(task, params) if task is not None else \
-        [None] * len(params)
-    task_norm = math.sqrt(sum(float(g.double().pow(2).sum())
-                              for g in task_grads if g is not None)) \
-        if task is not None else float('nan')
-    task_value = float(task.detach()) if task is not None else float('nan')
+    task_grads, task_norm, task_value = _task_gradient(task, params)
 
     results = []
     for name in active:
@@ -404,6 +421,80 @@ def _diagnose(model: DistillModel, data_batch: Any) -> Diagnosis:
                      losses=results, inactive=inactive,
                      teacher_training=teacher_training,
                      teacher_trainable=teacher_trainable)
+
+
+def diagnose_self(model: nn.Module, data_batch: Any,
+                  train_mode: bool = True) -> Diagnosis:
+    """Measure what each self-distillation term of a model's own loss dict
+    does on ``data_batch``, against the sum of the other (task) terms.
+
+    The model declares its terms as ``self_distill_losses``: a dict from a
+    loss-dict key suffix to the path of the loss module that holds its
+    ``loss_weight``, e.g. D-FINE's ``{'loss_ddf': 'bbox_head.loss_ddf'}``
+    (keys ``d0.loss_ddf``, ``d0.dn_loss_ddf`` ...: the last decoder layer
+    distilled into each earlier one). One row per such key. Nothing of the
+    model changes (see the module docstring).
+
+    Args:
+        model: The model, e.g. mmkd's ``DFineDINO``.
+        data_batch: A raw batch from the training data loader.
+        train_mode: Put the model in train mode first (False: as it is).
+
+    Returns:
+        The :class:`Diagnosis` (no teacher: its teacher fields are empty and
+        each row's tensor statistics None).
+    """
+    spec = getattr(model, 'self_distill_losses', None)
+    if not spec:
+        raise ValueError(
+            f'{type(model).__name__} declares no self-distillation losses '
+            '(`self_distill_losses`), and it is not a DistillModel: there is '
+            'nothing for the KD doctor to diagnose.')
+    saved = _SavedState(model)
+    try:
+        if train_mode:
+            model.train()
+        data = copy.deepcopy(model.data_preprocessor)(data_batch, True)
+        losses = model(**data, mode='loss')
+        return _diagnose_self(model, losses, spec)
+    finally:
+        saved.restore()
+
+
+def _diagnose_self(model: nn.Module, losses: dict, spec: dict) -> Diagnosis:
+    rows = {k: suffix for k, v in losses.items() for suffix in spec
+            if k.endswith(suffix)}
+    task_terms = {k: v for k, v in losses.items() if k not in rows}
+    task = model.parse_losses(task_terms)[0] if task_terms else None
+    params = [p for p in model.parameters() if p.requires_grad]
+    task_grads, task_norm, task_value = _task_gradient(task, params)
+    results = []
+    for key, suffix in rows.items():
+        loss = losses[key]
+        loss = sum(loss) if isinstance(loss, (list, tuple)) else loss
+        grads = _grads(loss, params)
+        reached = [i for i, g in enumerate(grads) if g is not None]
+        shared = [i for i in reached if task_grads[i] is not None]
+        g_norm, t_norm, dot = _norm_dot([grads[i] for i in shared],
+                                        [task_grads[i] for i in shared])
+        module = model
+        for name in spec[suffix].split('.'):
+            module = getattr(module, name)
+        value = float(loss.detach().float().sum())
+        results.append(LossDiagnosis(
+            name=key, type=type(module).__name__,
+            weight=float(getattr(module, 'loss_weight', 1.0)), factor=1.0,
+            value=value,
+            task_ratio=value / task_value if task_value else float('nan'),
+            grad_norm=g_norm, task_grad_norm=t_norm,
+            grad_ratio=_ratio(g_norm, t_norm),
+            cosine=dot / (g_norm * t_norm) if g_norm and t_norm
+            else float('nan'),
+            shared=len(shared), reached=len(reached),
+            student_spec='(self)', teacher_spec='(self)',
+            student_grad_path=_requires_grad(loss), log_key=key))
+    return Diagnosis(task_loss=task_value, task_grad_norm=task_norm,
+                     losses=results)
 
 
 def _ratio(a: float, b: float) -> float:

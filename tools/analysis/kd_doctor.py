@@ -12,6 +12,11 @@ gradient and their cosine; feature statistics), the teacher's and the
 student's metric on the first val images with ``--eval-images``, the
 warnings, and writes ``OUT_DIR/kd_doctor.png`` (gradient norms per loss
 over the iterations beside the task loss's).
+
+A config without ``distill`` whose model distils itself (D-FINE's
+``mmkd.DFineDINO``: GO-LSD's DDF terms of its loss dict) gets one row per
+such term, measured against the sum of the other terms; no teacher, so no
+``--eval-images``.
 """
 import argparse
 
@@ -24,8 +29,8 @@ from mmkd.models.teacher import load_config
 
 def parse_args() -> argparse.Namespace:
     parser = argparse.ArgumentParser(description=__doc__.split('\n')[0])
-    parser.add_argument('config', help='distillation config: a path or '
-                        'a scoped path (mmkd::examples/x.py)')
+    parser.add_argument('config', help='distillation (or D-FINE) config: a '
+                        'path or a scoped path (mmkd::examples/x.py)')
     parser.add_argument('checkpoint', nargs='?',
                         help='student weights to start from (load_from)')
     parser.add_argument('--iters', type=int, default=5,

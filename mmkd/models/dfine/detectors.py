@@ -28,6 +28,10 @@ class DFineDINO(DINO):
     :class:`~mmkd.models.dfine.DFineDINOHead`). Arguments are DINO's; the
     FDR settings (N, a, c) and the FGL / DDF losses are the head's."""
 
+    # GO-LSD's terms of the loss dict (d0.loss_ddf, d0.dn_loss_ddf ...) and
+    # the module holding their weight: what the KD doctor diagnoses
+    self_distill_losses = {'loss_ddf': 'bbox_head.loss_ddf'}
+
     def _init_layers(self) -> None:
         decoder_cfg = self.decoder
         super()._init_layers()
@@ -69,6 +73,10 @@ class DFineDeformableDETR(DeformableDETR):
     """Deformable DETR whose decoder refines boxes by FDR (use with
     :class:`~mmkd.models.dfine.DFineDeformableDETRHead`). Requires
     ``with_box_refine=True`` (FDR is a per-layer refinement)."""
+
+    # GO-LSD's terms of the loss dict (d0.loss_ddf, d0.dn_loss_ddf ...) and
+    # the module holding their weight: what the KD doctor diagnoses
+    self_distill_losses = {'loss_ddf': 'bbox_head.loss_ddf'}
 
     def __init__(self, *args, with_box_refine: bool = True, **kwargs) -> None:
         if not with_box_refine:
