@@ -1008,6 +1008,12 @@ def test_kd_doctor_diagnoses_golsd_terms_as_training_logs_them(
         # the task loss: everything the step logs but the DDF terms
         assert diagnosis.task_loss == pytest.approx(
             log['loss'] - sum(ddf.values()), rel=1e-4)
+    # the FDR branches start at zero: every layer predicts the same
+    # distributions, DDF is ~0 on the first batch, and the doctor says why
+    from mmkd.analysis import find_warnings
+    first = find_warnings(doctor.history[0])
+    assert any(w.startswith('d0.loss_ddf is ') and 'still agree' in w
+               for w in first), first
     report = diagnosis.report()
     assert '| d1.dn_loss_ddf ' in report and 'distill.loss_' not in report
     assert 'recorded tensors' not in report  # none: no teacher model

@@ -584,7 +584,12 @@ def _loss_warnings(d: LossDiagnosis, diagnosis: Diagnosis) -> List[str]:
     task = diagnosis.task_loss
     if abs(d.value) <= NEAR_ZERO * (abs(task) if math.isfinite(task)
                                     else 1.0) or abs(d.value) < 1e-12:
-        if d.identical:
+        if d.log_key:  # self-distillation (e.g. D-FINE's DDF)
+            why = ('the parts of the model it compares still agree (a '
+                   'self-distillation term starts at ~0 when they start '
+                   'alike, e.g. zero-initialised refinement branches, and '
+                   'grows as they diverge)')
+        elif d.identical:
             why = ("the student's and the teacher's tensors are identical "
                    '(is the teacher the student, with the same weights?)')
         elif d.teacher is not None and d.teacher.std == 0:
