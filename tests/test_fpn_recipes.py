@@ -1,7 +1,8 @@
-"""The FPN recipes (configs/distill/cwd_fpn.py, fgd_fpn.py) on a real mmdet
-detector with five FPN levels, through DistillRunner: one loss per level,
-each recorder on its level, channels filled in from the recorded maps (a
-wider teacher neck), the batch's boxes reaching FGD."""
+"""The FPN recipes (configs/distill/cwd_fpn.py, fgd_fpn.py, mgd_fpn.py) on a
+real mmdet detector with five FPN levels, through DistillRunner: one loss
+per level, each recorder on its level, channels filled in from the recorded
+maps (a wider teacher neck), the batch's boxes reaching FGD, MGD's generator
+trained."""
 import math
 import os.path as osp
 
@@ -38,7 +39,7 @@ def gfl_pair(mini_data, tmp_path):
     return student, teacher, ckpt
 
 
-@pytest.mark.parametrize('recipe', ['cwd_fpn', 'fgd_fpn'])
+@pytest.mark.parametrize('recipe', ['cwd_fpn', 'fgd_fpn', 'mgd_fpn'])
 def test_fpn_recipe_on_five_levels(recipe, gfl_pair, tmp_path):
     from mmengine.config import Config
 
@@ -54,6 +55,8 @@ def test_fpn_recipe_on_five_levels(recipe, gfl_pair, tmp_path):
     runner = DistillRunner.from_cfg(cfg)
     runner.train()
     model = runner.model
+    optimized = {id(p) for group in runner.optim_wrapper.optimizer.param_groups
+                 for p in group['params']}
     names = [f'{recipe}{i}' for i in range(5)]
     assert sorted(model.distill_losses) == names
     scalars = runner.message_hub.log_scalars
@@ -72,6 +75,15 @@ def test_fpn_recipe_on_five_levels(recipe, gfl_pair, tmp_path):
             assert (conv.in_channels, conv.out_channels) == (32, 64)
             assert model.distill_losses[name].tau == 1.0
             assert model.distill_losses[name].loss_weight == 10.0
+        elif recipe == 'mgd_fpn':  # aligns itself, learns its generator
+            loss = model.distill_losses[name]
+            assert name not in model.connectors
+            assert (loss.align.in_channels, loss.align.out_channels) == \
+                (32, 64)
+            assert (loss.alpha_mgd, loss.lambda_mgd) == (2e-5, 0.65)
+            generator = list(loss.generation.parameters())
+            assert len(generator) == 4
+            assert {id(p) for p in generator} <= optimized
         else:  # FGD aligns itself and reads the GT boxes
             loss = model.distill_losses[name]
             assert name not in model.connectors

@@ -221,6 +221,7 @@ def test_teacher_outlier_position_warning(trained_toy):
     t = spiked.losses[0].teacher
     shape = list(t.shape)
     assert t.peak_at == (1, 2, 3) and t.peak > 1000
+    assert t.peak_image < 5  # the rest of sample 1 is as the others
     warning = next(w for w in find_warnings(spiked)
                    if 'outlier activation' in w)
     assert warning.startswith(
@@ -232,6 +233,39 @@ def test_teacher_outlier_position_warning(trained_toy):
     assert both.losses[0].teacher.peak == t.peak
     assert both.losses[0].teacher.mean == clean.losses[0].teacher.mean
     assert any('outlier activation' in w for w in find_warnings(both))
+
+
+def test_teacher_sample_out_of_scale_warning(trained_toy):
+    """One sample's whole teacher map far above the others' (as the zoo's
+    RTMDet teachers have on a few images at their deeper neck levels): named
+    as the image's scale, not as a position, with both ratios."""
+    runner, batch = trained_toy
+    model = runner.model
+
+    def blow_up(module, args, out):
+        out = out.clone()
+        out[1] = out[1] * 300.0
+        return out
+
+    handle = model.teacher.backbone.register_forward_hook(
+        blow_up, prepend=True)
+    try:
+        diagnosis = diagnose(model, batch)
+    finally:
+        handle.remove()
+    t = diagnosis.losses[0].teacher
+    assert t.peak_at[0] == 1 and t.peak > 20
+    assert t.peak_image > 100
+    warnings = find_warnings(diagnosis)
+    assert not any('one position of' in w for w in warnings)
+    warning = next(w for w in warnings if 'out of scale' in w)
+    assert warning.startswith(
+        "distill.loss_feat: the whole map of the teacher's backbone:output "
+        f'{list(t.shape)} (sample 1 of its batch) is out of scale: its '
+        f"median position is {t.peak_image:.0f}x the batch's median "
+        f'position, its highest (row {t.peak_at[1]}, column {t.peak_at[2]})'
+        f' {t.peak:.0f}x')
+    assert 'blow up on that image' in warning
 
 
 # ------------------------------------------------------- 3. the tool, RTMDet

@@ -170,6 +170,38 @@ def test_family_sharing_teacher_and_students(tmp_path):
     assert not osp.exists(kd / 'results.md')
 
 
+def test_teacher_of_another_seed(tmp_path, monkeypatch):
+    """det_cwd_teacher2: the teacher trained with seed 2 in its own run dir
+    (det_pkd/teacher_seed2) teaches every distilled student; the plain
+    students are det_pkd's, as for det_cwd."""
+    calls = []
+
+    def fake_run(cfg_path, work_dir, seed, options=None, data='shapes'):
+        calls.append((cfg_path, osp.relpath(work_dir, tmp_path), seed,
+                      dict(options or {})))
+        value = 0.6 if 'teacher' in cfg_path else 0.2
+        return dict(metrics={'coco/bbox_mAP': value}, iter_time=0.1,
+                    minutes=1.0, checkpoint=f'{work_dir}/epoch_24.pth')
+
+    monkeypatch.setattr(zoo, 'train_and_test', fake_run)
+    monkeypatch.setattr(sys, 'argv', [
+        'zoo.py', 'det_cwd_teacher2', '--seeds', '0', '1', '--work-dir',
+        str(tmp_path), '--data-root', str(tmp_path / 'no_data')])
+    zoo.main()
+    runs = {work_dir: (cfg, seed, opts) for cfg, work_dir, seed, opts in calls}
+    assert runs['det_pkd/teacher_seed2'] == (
+        'configs/zoo/rtmdet_teacher_24e.py', 2, {})
+    assert 'det_pkd/teacher' not in runs
+    teacher = str(tmp_path / 'det_pkd/teacher_seed2/epoch_24.pth')
+    for seed in (0, 1):
+        assert runs[f'det_pkd/student_seed{seed}'][1:] == (seed, {})
+        cfg, run_seed, opts = runs[f'det_cwd_teacher2/distilled_seed{seed}']
+        assert cfg.endswith('_cwd.py') and run_seed == seed
+        assert opts == {'distill.teacher.checkpoint': teacher}
+    table = (tmp_path / 'det_cwd_teacher2' / 'results.md').read_text()
+    assert '| teacher (seed 2) | 0.600 |' in table
+
+
 def test_stage2_starts_from_the_same_seeds_stage1(tmp_path, monkeypatch):
     """pose_dwpose_s2: each seed's stage 2 starts from (and is taught by)
     the same seed's stage-1 student, trained first; the teacher and the

@@ -51,7 +51,9 @@ REPO = osp.dirname(osp.dirname(osp.abspath(__file__)))
 # `shares` (reuse another family's teacher and plain students), `after`
 # (start each seed from another family's distilled run), `student_runs`
 # (where the plain runs live, under the zoo's work dir; default
-# '<shares>/student'), `names` (the plain and distilled rows' names).
+# '<shares>/student'), `names` (the plain and distilled rows' names),
+# `teacher_seed` (the teacher's seed, default 0; its runs go to
+# '<shares>/teacher_seed<n>').
 FAMILIES: Dict[str, dict] = {
     'det_pkd': dict(
         method='PKD',
@@ -81,6 +83,31 @@ FAMILIES: Dict[str, dict] = {
         student='configs/zoo/rtmdet_student_quarter.py',
         distilled='configs/zoo/rtmdet_student_quarter_cwd.py',
         metric='coco/bbox_mAP', shares='det_pkd'),
+    'det_mgd': dict(
+        method='MGD',
+        title='MGD on RTMDet neck outputs (COCO bbox mAP)',
+        teacher='configs/zoo/rtmdet_teacher_24e.py',
+        student='configs/zoo/rtmdet_student_quarter.py',
+        distilled='configs/zoo/rtmdet_student_quarter_mgd.py',
+        metric='coco/bbox_mAP', shares='det_pkd'),
+    # FGD and CWD with the teacher of seed 2, whose first neck level has no
+    # outlier position on the students' images (the seed-0 and seed-1
+    # teachers' have positions 100 to 700x the median; all three teachers'
+    # deeper levels blow up on 3 or 4 of the 80 images)
+    'det_fgd_teacher2': dict(
+        method='FGD',
+        title='FGD on RTMDet neck outputs, teacher seed 2 (COCO bbox mAP)',
+        teacher='configs/zoo/rtmdet_teacher_24e.py',
+        student='configs/zoo/rtmdet_student_quarter.py',
+        distilled='configs/zoo/rtmdet_student_quarter_fgd.py',
+        metric='coco/bbox_mAP', shares='det_pkd', teacher_seed=2),
+    'det_cwd_teacher2': dict(
+        method='CWD',
+        title='CWD on RTMDet neck outputs, teacher seed 2 (COCO bbox mAP)',
+        teacher='configs/zoo/rtmdet_teacher_24e.py',
+        student='configs/zoo/rtmdet_student_quarter.py',
+        distilled='configs/zoo/rtmdet_student_quarter_cwd.py',
+        metric='coco/bbox_mAP', shares='det_pkd', teacher_seed=2),
     'seg_cwd': dict(
         method='CWD',
         title='CWD on PSPNet logits (mIoU)',
@@ -304,8 +331,12 @@ def main() -> None:
     teacher = None
     base_options = {}
     if family['teacher']:
-        teacher = train_and_test(family['teacher'],
-                                 osp.join(shared, 'teacher'), 0, data=data)
+        teacher_seed = family.get('teacher_seed', 0)
+        teacher = train_and_test(
+            family['teacher'],
+            osp.join(shared, 'teacher' + (f'_seed{teacher_seed}'
+                                          if teacher_seed else '')),
+            teacher_seed, data=data)
         base_options = {'distill.teacher.checkpoint': teacher['checkpoint']}
     options = {**base_options, **args.cfg_options}
     student_runs = osp.join(args.work_dir, family.get('student_runs', osp.join(
@@ -343,7 +374,8 @@ def main() -> None:
     teacher_row, teacher_time = [], ''
     if teacher:
         teacher_row = [
-            fmt_row('teacher (seed 0)', [teacher['metrics'].get(key, 0.0)])]
+            fmt_row(f'teacher (seed {teacher_seed})',
+                    [teacher['metrics'].get(key, 0.0)])]
         teacher_time = f'teacher {teacher["iter_time"]:.3f}, '
     table = '\n'.join([
         f'{family["title"]}; seeds {args.seeds}; `{command}`',

@@ -56,6 +56,9 @@ COSINE_CONFLICT = -0.3
 # Warn when one position of a teacher feature map (mean |value| over
 # channels) is more than this many times the median position.
 PEAK_RATIO = 20.0
+# ... and call it a sample out of scale (not one position) when that
+# sample's median position is above this times the batch's.
+IMAGE_RATIO = 5.0
 
 
 @dataclass
@@ -71,6 +74,9 @@ class TensorStats:
             value over channels at one position, divided by the median
             position's (nan for other tensors).
         peak_at: Where that position is: (sample, row, column).
+        peak_image: The median position of that sample divided by the
+            batch's median position: large when the sample's whole map is
+            out of scale, not one position of it.
     """
     shape: tuple
     mean: float
@@ -78,6 +84,7 @@ class TensorStats:
     dead: float
     peak: float = float('nan')
     peak_at: tuple = ()
+    peak_image: float = float('nan')
 
     def __str__(self) -> str:
         return f'{self.mean:+.3g}/{self.std:.3g}/{self.dead:.0%}'
@@ -253,19 +260,24 @@ def tensor_stats(x: Any) -> Optional[TensorStats]:
     std_c = per_channel.std(1, unbiased=False)
     max_c = per_channel.abs().amax(1)
     dead = (max_c == 0) | (std_c <= DEAD_RATIO * max_c)
-    peak, peak_at = float('nan'), ()
+    peak, peak_at, peak_image = float('nan'), (), float('nan')
     if t.dim() == 4 and t.shape[2] * t.shape[3] > 1:
         magnitude = t.abs().mean(1)  # (N, H, W)
-        # against the occupied positions (a scattered pillar map is mostly 0)
-        occupied = magnitude[magnitude > 0]
-        median = float(occupied.median()) if occupied.numel() else 0.0
+
+        def occupied_median(m: Tensor) -> float:
+            # a scattered pillar map is mostly 0
+            m = m[m > 0]
+            return float(m.median()) if m.numel() else 0.0
+
+        median = occupied_median(magnitude)
         top = int(magnitude.argmax())
         peak = _ratio(float(magnitude.flatten()[top]), median)
         n_i, rest = divmod(top, t.shape[2] * t.shape[3])
         peak_at = (n_i, *divmod(rest, t.shape[3]))
+        peak_image = _ratio(occupied_median(magnitude[n_i]), median)
     return TensorStats(tuple(t.shape), float(t.mean()),
                        float(t.std(unbiased=False)),
-                       float(dead.float().mean()), peak, peak_at)
+                       float(dead.float().mean()), peak, peak_at, peak_image)
 
 
 def _requires_grad(x: Any) -> bool:
@@ -529,7 +541,8 @@ def average(diagnoses: Sequence[Diagnosis]) -> Diagnosis:
         if peaks:
             top = max(peaks, key=lambda stats: stats.peak)
             numbers['teacher'] = replace(d.teacher, peak=top.peak,
-                                         peak_at=top.peak_at)
+                                         peak_at=top.peak_at,
+                                         peak_image=top.peak_image)
         losses.append(replace(d, **numbers))
     return replace(first, losses=losses, iters=len(diagnoses),
                    task_loss=mean([d.task_loss for d in diagnoses]),
@@ -631,16 +644,28 @@ def _loss_warnings(d: LossDiagnosis, diagnosis: Diagnosis) -> List[str]:
             'opposite directions.')
     t = d.teacher
     if t is not None and t.peak > PEAK_RATIO:
-        out.append(
-            f'{key}: one position of the teacher\'s {d.teacher_spec} '
-            f'{list(t.shape)} (sample {t.peak_at[0]} of its batch, row '
-            f'{t.peak_at[1]}, column {t.peak_at[2]}) is {t.peak:.0f}x the '
-            'median position (mean |value| over channels): an outlier '
-            'activation of the teacher. A loss that compares raw values '
-            '(MSE, MGD, FGD) is dominated by it, and an attention taken '
-            'from the teacher (FGD, CWD) puts its weight there. A loss that '
-            'normalises each channel (PKD) is less affected; such outliers '
-            'often sit at an image border or in padding.')
+        where = (f"the teacher's {d.teacher_spec} {list(t.shape)} (sample "
+                 f'{t.peak_at[0]} of its batch')
+        dominated = (
+            'A loss that compares raw values (MSE, MGD, FGD) is dominated '
+            'by it, and an attention taken from the teacher (FGD, CWD) puts '
+            'its weight there. A loss that normalises each channel (PKD) is '
+            'less affected')
+        if t.peak_image > IMAGE_RATIO:
+            out.append(
+                f'{key}: the whole map of {where}) is out of scale: its '
+                f'median position is {t.peak_image:.0f}x the batch\'s median '
+                f'position, its highest (row {t.peak_at[1]}, column '
+                f'{t.peak_at[2]}) {t.peak:.0f}x: the teacher\'s features '
+                f'blow up on that image. {dominated}; such images are often '
+                'far from what the teacher\'s BatchNorm statistics saw.')
+        else:
+            out.append(
+                f'{key}: one position of {where}, row {t.peak_at[1]}, column '
+                f'{t.peak_at[2]}) is {t.peak:.0f}x the median position (mean '
+                '|value| over channels): an outlier activation of the '
+                f'teacher. {dominated}; such outliers often sit at an image '
+                'border or in padding.')
     for who, stats, spec in (('teacher', d.teacher, d.teacher_spec),
                              ('student', d.student, d.student_spec)):
         if stats is not None and stats.dead > DEAD_SHARE:
