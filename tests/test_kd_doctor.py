@@ -14,6 +14,7 @@ import torch
 import torch.nn as nn
 import torch.nn.functional as F
 from mmengine.config import Config
+from mmengine.registry import DATASETS as ROOT_DATASETS
 from mmengine.registry import MODELS as ROOT_MODELS
 from mmengine.registry import init_default_scope
 
@@ -21,7 +22,7 @@ from conftest import REPO
 from mmkd import KDDoctorHook
 from mmkd.analysis.kd_doctor import average, diagnose, find_warnings
 from mmkd.registry import MODELS
-from test_distill_runner import build, make_cfg, train_teacher
+from test_distill_runner import ToyDataset, build, make_cfg, train_teacher
 from test_reliability import FlipToyDataset, Snapshot  # noqa: F401
 
 DET = osp.join(REPO, 'configs/mini/det')
@@ -266,6 +267,50 @@ def test_teacher_sample_out_of_scale_warning(trained_toy):
         f'position, its highest (row {t.peak_at[1]}, column {t.peak_at[2]})'
         f' {t.peak:.0f}x')
     assert 'blow up on that image' in warning
+
+
+@ROOT_DATASETS.register_module(force=True)
+class BlowUpToyDataset(ToyDataset):
+    """ToyDataset whose sample 13 is 1000x the others: past the first batch
+    (4 samples) that the start-of-run diagnosis trains on."""
+
+    def __getitem__(self, i):
+        item = super().__getitem__(i)
+        if i == 13:
+            item = dict(item, inputs=item['inputs'] * 1000.0)
+        return item
+
+
+def test_start_of_run_scan_finds_an_image_past_the_first_batch(tmp_path):
+    """The teacher alone, on the first 16 training samples, finds sample 13
+    out of scale (the first batch alone does not); with
+    ``diagnose=dict(scan_samples=0)`` the warning is not there. The scan
+    leaves training bit-identical (the RNG states are put back)."""
+    ckpt = train_teacher(tmp_path)
+    logs, snaps = {}, {}
+    for scan in (16, 0):
+        cfg = toy_cfg(tmp_path / str(scan), ckpt, epochs=1,
+                      diagnose=dict(scan_samples=scan))
+        cfg['train_dataloader']['dataset'] = dict(type='BlowUpToyDataset')
+        runner = build(cfg)
+        snaps[scan] = snap = Snapshot()
+        runner.register_hook(snap)
+        runner.train()
+        logs[scan] = log_text(runner)
+        teacher = doctor_hooks(runner)[0].diagnosis.losses[0].teacher
+        if scan:
+            assert teacher.peak_at[0] == 13
+            assert teacher.peak_where == 'of the first 16 training samples'
+            assert teacher.peak_image > 100
+    assert ('the teacher alone on the first 16 training samples for '
+            'outliers') in logs[16]
+    assert ("distill.loss_feat: the whole map of the teacher's "
+            'backbone:output [4, 8, 8, 8] (sample 13 of the first 16 '
+            'training samples) is out of scale') in logs[16]
+    assert 'out of scale' not in logs[0]
+    assert 'training samples for outliers' not in logs[0]
+    for k, v in snaps[0].state.items():
+        assert torch.equal(snaps[16].state[k], v), k
 
 
 # ------------------------------------------------------- 3. the tool, RTMDet

@@ -32,7 +32,7 @@ one without.
 import copy
 import math
 from dataclasses import dataclass, field, fields, replace
-from typing import Any, List, Optional, Sequence
+from typing import Any, Dict, Iterable, List, Optional, Sequence
 
 import torch
 import torch.nn as nn
@@ -77,6 +77,7 @@ class TensorStats:
         peak_image: The median position of that sample divided by the
             batch's median position: large when the sample's whole map is
             out of scale, not one position of it.
+        peak_where: What the sample index of ``peak_at`` counts.
     """
     shape: tuple
     mean: float
@@ -85,6 +86,7 @@ class TensorStats:
     peak: float = float('nan')
     peak_at: tuple = ()
     peak_image: float = float('nan')
+    peak_where: str = 'of its batch'
 
     def __str__(self) -> str:
         return f'{self.mean:+.3g}/{self.std:.3g}/{self.dead:.0%}'
@@ -435,6 +437,65 @@ def _diagnose(model: DistillModel, data_batch: Any) -> Diagnosis:
                      teacher_trainable=teacher_trainable)
 
 
+def scan_teacher(model: DistillModel, data_batches: Iterable[Any]
+                 ) -> Dict[str, TensorStats]:
+    """Run the teacher alone on each raw batch of ``data_batches`` (as
+    training feeds it) and keep, per active loss, the statistics of the
+    batch whose recorded teacher map has the highest peak, its sample index
+    counted over all scanned samples. A cheap look at more images than one
+    batch: a teacher whose features blow up on a few images shows."""
+    if not model.is_setup or model.teacher is None:
+        raise RuntimeError('scan_teacher() needs a set-up DistillModel.')
+    active = model.active_losses()
+    best: Dict[str, TensorStats] = {}
+    seen = 0
+    saved = _SavedState(model)
+    try:
+        for batch in data_batches:
+            data = model._teacher_data(batch) or copy.deepcopy(
+                model.module.data_preprocessor)(batch, True)
+            model._run_teacher(data['inputs'], data['data_samples'])
+            size = 0
+            for name in active:
+                t = _first_tensor(
+                    model.teacher_recorder.get(model.teacher_specs[name]))
+                stats = tensor_stats(t)
+                if t is None or stats is None:
+                    continue
+                size = t.shape[0]
+                if not math.isnan(stats.peak) and (
+                        name not in best or stats.peak > best[name].peak):
+                    best[name] = replace(
+                        stats, peak_at=(seen + stats.peak_at[0],
+                                        *stats.peak_at[1:]))
+            seen += size
+            model.teacher_recorder.records = {}
+    finally:
+        model.teacher_recorder.stop()
+        model.teacher_recorder.records = {}
+        saved.restore()
+    for name, stats in best.items():
+        best[name] = replace(
+            stats, peak_where=f'of the first {seen} training samples')
+    return best
+
+
+def with_scan(diagnosis: Diagnosis,
+              scanned: Dict[str, TensorStats]) -> Diagnosis:
+    """``diagnosis`` with each loss's teacher peak replaced by the scan's
+    (:func:`scan_teacher`) where the scan found a higher one."""
+    losses = []
+    for d in diagnosis.losses:
+        top = scanned.get(d.name)
+        if d.teacher is not None and top is not None and not (
+                top.peak <= d.teacher.peak):
+            d = replace(d, teacher=replace(
+                d.teacher, peak=top.peak, peak_at=top.peak_at,
+                peak_image=top.peak_image, peak_where=top.peak_where))
+        losses.append(d)
+    return replace(diagnosis, losses=losses)
+
+
 def diagnose_self(model: nn.Module, data_batch: Any,
                   train_mode: bool = True) -> Diagnosis:
     """Measure what each self-distillation term of a model's own loss dict
@@ -542,7 +603,8 @@ def average(diagnoses: Sequence[Diagnosis]) -> Diagnosis:
             top = max(peaks, key=lambda stats: stats.peak)
             numbers['teacher'] = replace(d.teacher, peak=top.peak,
                                          peak_at=top.peak_at,
-                                         peak_image=top.peak_image)
+                                         peak_image=top.peak_image,
+                                         peak_where=top.peak_where)
         losses.append(replace(d, **numbers))
     return replace(first, losses=losses, iters=len(diagnoses),
                    task_loss=mean([d.task_loss for d in diagnoses]),
@@ -645,7 +707,7 @@ def _loss_warnings(d: LossDiagnosis, diagnosis: Diagnosis) -> List[str]:
     t = d.teacher
     if t is not None and t.peak > PEAK_RATIO:
         where = (f"the teacher's {d.teacher_spec} {list(t.shape)} (sample "
-                 f'{t.peak_at[0]} of its batch')
+                 f'{t.peak_at[0]} {t.peak_where}')
         dominated = (
             'A loss that compares raw values (MSE, MGD, FGD) is dominated '
             'by it, and an attention taken from the teacher (FGD, CWD) puts '

@@ -4,7 +4,7 @@ import os
 import os.path as osp
 import random
 import sys
-from typing import Dict, List, Optional, Tuple, Union
+from typing import Any, Dict, Iterator, List, Optional, Tuple, Union
 
 import numpy as np
 import torch
@@ -50,9 +50,11 @@ class DistillRunner(Runner):
       the student, connectors and loss modules are wrapped in DDP, not the
       teacher; without a GPU the process group uses gloo
       (``mmkd.engine.distributed``). Plain configs train on the CPU too.
-    - Before the first iteration the KD doctor's checks run on one batch
-      and are logged (:class:`KDDoctorHook`; ``distill.diagnose=False``
-      turns them off).
+    - Before the first iteration the KD doctor's checks run on one batch,
+      the teacher alone on the first 64 training samples (outliers in its
+      maps), and are logged (:class:`KDDoctorHook`;
+      ``distill.diagnose=False`` turns them off,
+      ``distill.diagnose=dict(scan_samples=N)`` sets the scan).
     - ``distill.validate_teacher=True`` evaluates the teacher on the val set
       before training and logs its metrics beside the student's
       (:class:`ValidateTeacherHook`).
@@ -73,8 +75,10 @@ class DistillRunner(Runner):
                 distill.get('on_nonfinite_grad', 'stop')))
             for hook in (self.cfg.get('distill') or {}).get('schedules', []):
                 self.register_hook(HOOKS.build(mmkd_cfg(hook)))
-            if distill.get('diagnose', True):
-                self.register_hook(KDDoctorHook())
+            diagnose = distill.get('diagnose', True)
+            if diagnose:
+                self.register_hook(KDDoctorHook(
+                    **(diagnose if isinstance(diagnose, dict) else {})))
             if distill.get('validate_teacher', False):
                 self.register_hook(ValidateTeacherHook())
 
@@ -228,12 +232,28 @@ class DistillRunner(Runner):
         """The first training samples, collated; read from the dataset (not
         the sampler, which may be a shared infinite generator) without
         changing any RNG state."""
+        batches = self._probe_batches(
+            self.train_loop.dataloader.batch_size or 2)
+        try:
+            return next(batches)
+        finally:
+            batches.close()  # puts the RNG states back
+
+    def _probe_batches(self, samples: int) -> Iterator[Any]:
+        """The first ``samples`` training samples (at most the dataset's),
+        collated in batches of the loader's size and read one batch at a
+        time; every RNG state is as before once the generator is done or
+        closed."""
         loader = self.train_loop.dataloader
-        size = min(loader.batch_size or 2, len(loader.dataset))
+        size = loader.batch_size or 2
+        total = min(samples, len(loader.dataset))
         states = (random.getstate(), np.random.get_state(),
                   torch.get_rng_state())
         try:
-            return loader.collate_fn([loader.dataset[i] for i in range(size)])
+            for start in range(0, total, size):
+                yield loader.collate_fn([
+                    loader.dataset[i]
+                    for i in range(start, min(start + size, total))])
         finally:
             random.setstate(states[0])
             np.random.set_state(states[1])

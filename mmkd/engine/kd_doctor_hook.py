@@ -9,8 +9,10 @@ from mmkd.registry import HOOKS
 @HOOKS.register_module()
 class KDDoctorHook(Hook):
     """Runs :func:`mmkd.analysis.kd_doctor.diagnose` on one batch (the
-    first training samples) before the first iteration and logs its table
-    and warnings through the runner's logger (MMLogger).
+    first training samples) before the first iteration, looks for outliers
+    in the teacher's recorded maps on more samples (the teacher alone:
+    :func:`~mmkd.analysis.kd_doctor.scan_teacher`), and logs the table and
+    the warnings through the runner's logger (MMLogger).
 
     :class:`~mmkd.engine.DistillRunner` registers it unless
     ``distill.diagnose=False``. It does not change the run: no optimizer
@@ -20,6 +22,8 @@ class KDDoctorHook(Hook):
     outside the DDP wrapper; only rank 0's logger prints.
 
     Args:
+        scan_samples: Training samples the teacher is scanned on (0: none;
+            ``distill.diagnose=dict(scan_samples=...)``).
         raise_errors: Let an error inside the diagnosis stop the run
             (default: log it as a warning and train on).
     """
@@ -29,18 +33,33 @@ class KDDoctorHook(Hook):
     # the diagnosis uses the factors the run starts with.
     priority = 'VERY_HIGH'
 
-    def __init__(self, raise_errors: bool = False) -> None:
+    def __init__(self, scan_samples: int = 64,
+                 raise_errors: bool = False) -> None:
+        self.scan_samples = scan_samples
         self.raise_errors = raise_errors
         self.diagnosis = None  # the last Diagnosis, for tests and users
 
     def before_train(self, runner) -> None:
-        from mmkd.analysis.kd_doctor import diagnose, find_warnings
+        from mmkd.analysis.kd_doctor import (diagnose, find_warnings,
+                                             scan_teacher, with_scan)
         from mmkd.models.distill_model import DistillModel
         model = runner.model
         if not isinstance(model, DistillModel) or model.teacher is None:
             return
         try:
             diagnosis = diagnose(model, runner._probe_batch())
+            scanned = ''
+            if self.scan_samples > 0:
+                batches = runner._probe_batches(self.scan_samples)
+                try:
+                    diagnosis = with_scan(diagnosis,
+                                          scan_teacher(model, batches))
+                finally:
+                    batches.close()
+                samples = min(self.scan_samples,
+                              len(runner.train_loop.dataloader.dataset))
+                scanned = (f'; the teacher alone on the first {samples} '
+                           'training samples for outliers')
         except Exception as e:  # noqa: BLE001  (diagnosis must not kill runs)
             if self.raise_errors:
                 raise
@@ -51,8 +70,8 @@ class KDDoctorHook(Hook):
                 'distill.diagnose=False.')
             return
         self.diagnosis = diagnosis
-        runner.logger.info('mmkd doctor (one batch, before training; '
-                           'distill.diagnose=False turns this off):\n' +
+        runner.logger.info(f'mmkd doctor (one batch, before training{scanned}'
+                           '; distill.diagnose=False turns this off):\n' +
                            diagnosis.table())
         warnings = find_warnings(diagnosis)
         for warning in warnings:
