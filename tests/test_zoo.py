@@ -8,6 +8,7 @@ import subprocess
 import sys
 
 import pytest
+import torch
 
 REPO = osp.dirname(osp.dirname(osp.abspath(__file__)))
 sys.path.insert(0, osp.join(REPO, 'tools'))
@@ -200,6 +201,72 @@ def test_teacher_of_another_seed(tmp_path, monkeypatch):
         assert opts == {'distill.teacher.checkpoint': teacher}
     table = (tmp_path / 'det_cwd_teacher2' / 'results.md').read_text()
     assert '| teacher (seed 2) | 0.600 |' in table
+
+
+def test_students_from_a_pretrained_backbone(tmp_path, monkeypatch):
+    """pose_dwpose_s1_pre: the pretraining config is trained once (seed 0,
+    in the family's dir) and both students of every seed start their
+    backbone from its checkpoint; the teacher is pose_dwpose_s1's, the plain
+    students are the family's own."""
+    calls = []
+
+    def fake_run(cfg_path, work_dir, seed, options=None, data='shapes'):
+        calls.append((cfg_path, osp.relpath(work_dir, tmp_path), seed,
+                      dict(options or {})))
+        return dict(metrics={'coco/AP': 0.3}, iter_time=0.1, minutes=1.0,
+                    checkpoint=f'{work_dir}/last.pth')
+
+    monkeypatch.setattr(zoo, 'train_and_test', fake_run)
+    monkeypatch.setattr(sys, 'argv', [
+        'zoo.py', 'pose_dwpose_s1_pre', '--seeds', '0', '1', '--work-dir',
+        str(tmp_path), '--data-root', str(tmp_path / 'no_data')])
+    zoo.main()
+    runs = {work_dir: (cfg, seed, opts) for cfg, work_dir, seed, opts in calls}
+    assert [c[1] for c in calls].count('pose_dwpose_s1_pre/pretrain') == 1
+    assert runs['pose_dwpose_s1_pre/pretrain'][:2] == (
+        'configs/zoo/cspnext_tiny_det_pretrain.py', 0)
+    backbone = {'model.backbone.init_cfg.checkpoint':
+                str(tmp_path / 'pose_dwpose_s1_pre/pretrain/last.pth')}
+    teacher = str(tmp_path / 'pose_dwpose_s1/teacher/last.pth')
+    for seed in (0, 1):
+        cfg, run_seed, opts = runs[f'pose_dwpose_s1_pre/student_seed{seed}']
+        assert cfg.endswith('_quarter_pre.py') and run_seed == seed
+        assert opts == backbone
+        cfg, run_seed, opts = runs[f'pose_dwpose_s1_pre/distilled_seed{seed}']
+        assert cfg.endswith('_pre_dwpose_s1.py') and run_seed == seed
+        assert opts == {**backbone, 'distill.teacher.checkpoint': teacher}
+
+
+def test_pretrained_detection_backbone_loads_into_rtmpose(tmp_path):
+    """The pretraining config's RTMDet holds RTMPose-t's backbone: its
+    ``backbone.`` weights load into the pose student through the config's
+    ``init_cfg`` (mmengine's Pretrained init), every tensor equal."""
+    pytest.importorskip('mmpose')
+    from mmengine.registry import DefaultScope
+
+    from mmkd.models.teacher import load_config
+    det_cfg = load_config(
+        osp.join(REPO, 'configs/zoo/cspnext_tiny_det_pretrain.py'), 'train')
+    pose_cfg = load_config(
+        osp.join(REPO, 'configs/zoo/rtmpose_t_student_quarter_pre.py'),
+        'train')
+    with DefaultScope.overwrite_default_scope('mmdet'):
+        from mmdet.registry import MODELS as DET_MODELS
+        torch.manual_seed(1)
+        det = DET_MODELS.build(det_cfg.model)
+    ckpt = tmp_path / 'pretrain.pth'
+    torch.save(dict(state_dict=det.state_dict()), str(ckpt))
+    pose_cfg.model.backbone.init_cfg.checkpoint = str(ckpt)
+    with DefaultScope.overwrite_default_scope('mmpose'):
+        from mmpose.registry import MODELS as POSE_MODELS
+        torch.manual_seed(2)
+        pose = POSE_MODELS.build(pose_cfg.model)
+        pose.init_weights()
+    det_backbone = det.backbone.state_dict()
+    pose_backbone = pose.backbone.state_dict()
+    assert sorted(det_backbone) == sorted(pose_backbone)
+    for k, v in det_backbone.items():
+        assert torch.equal(pose_backbone[k], v), k
 
 
 def test_stage2_starts_from_the_same_seeds_stage1(tmp_path, monkeypatch):

@@ -53,7 +53,9 @@ REPO = osp.dirname(osp.dirname(osp.abspath(__file__)))
 # (where the plain runs live, under the zoo's work dir; default
 # '<shares>/student'), `names` (the plain and distilled rows' names),
 # `teacher_seed` (the teacher's seed, default 0; its runs go to
-# '<shares>/teacher_seed<n>').
+# '<shares>/teacher_seed<n>'), `pretrain` (a config trained once, seed 0,
+# into '<family>/pretrain', whose checkpoint both students' backbones start
+# from: `model.backbone.init_cfg.checkpoint`).
 FAMILIES: Dict[str, dict] = {
     'det_pkd': dict(
         method='PKD',
@@ -149,6 +151,19 @@ FAMILIES.update({
         distilled='configs/zoo/'
         'rtmpose_t_student_quarter_dwpose_s1.py',
         metric='coco/AP'),
+    # the same teacher; both students start from a backbone pretrained on
+    # the detection scenes (RTMPose-t's CSPNeXt in an RTMDet), as ImageNet
+    # pretraining starts DWPose's students
+    'pose_dwpose_s1_pre': dict(
+        method='DWPose s1',
+        title='DWPose stage 1 on RTMPose, students from a pretrained '
+        'backbone (COCO keypoint AP)',
+        teacher='configs/zoo/rtmpose_t_teacher_40e.py',
+        student='configs/zoo/rtmpose_t_student_quarter_pre.py',
+        distilled='configs/zoo/rtmpose_t_student_quarter_pre_dwpose_s1.py',
+        pretrain='configs/zoo/cspnext_tiny_det_pretrain.py',
+        metric='coco/AP', shares='pose_dwpose_s1',
+        student_runs='pose_dwpose_s1_pre/student'),
     # stage 2 starts, per seed, from that seed's stage-1 student (trained
     # first if missing) and is paired with the same plain students
     'pose_dwpose_s2': dict(
@@ -338,13 +353,21 @@ def main() -> None:
                                           if teacher_seed else '')),
             teacher_seed, data=data)
         base_options = {'distill.teacher.checkpoint': teacher['checkpoint']}
+    student_options = {}
+    if 'pretrain' in family:
+        pretrained = train_and_test(family['pretrain'],
+                                    osp.join(root, 'pretrain'), 0)
+        student_options = {
+            'model.backbone.init_cfg.checkpoint': pretrained['checkpoint']}
+        base_options.update(student_options)
     options = {**base_options, **args.cfg_options}
     student_runs = osp.join(args.work_dir, family.get('student_runs', osp.join(
         family.get('shares', args.family), 'student')))
     plain, distilled = [], []
     for seed in args.seeds:
         plain.append(train_and_test(
-            family['student'], f'{student_runs}_seed{seed}', seed, data=data))
+            family['student'], f'{student_runs}_seed{seed}', seed,
+            student_options, data))
         seed_options = options
         if 'after' in family:  # e.g. stage 2 from this seed's stage 1
             first = train_and_test(
