@@ -719,8 +719,7 @@ def _loss_warnings(d: LossDiagnosis, diagnosis: Diagnosis) -> List[str]:
                 f'median position is {t.peak_image:.0f}x the batch\'s median '
                 f'position, its highest (row {t.peak_at[1]}, column '
                 f'{t.peak_at[2]}) {t.peak:.0f}x: the teacher\'s features '
-                f'blow up on that image. {dominated}; such images are often '
-                'far from what the teacher\'s BatchNorm statistics saw.')
+                f'blow up on that image. {dominated}.')
         else:
             out.append(
                 f'{key}: one position of {where}, row {t.peak_at[1]}, column '
