@@ -58,6 +58,9 @@ def test_zoo_table_from_finished_runs(tmp_path):
     assert '| student + PKD | 0.280 | 0.044 | +0.030 +- 0.012 (2.6) |' in table
     assert 'gain > 2 SE: yes' in table
     assert 'tools/zoo.py det_pkd --seeds 0 1 2' in table
+    # the hint that puts the runs into the docs
+    assert f'python tools/zoo.py --write-docs --work-dir {tmp_path / "zoo"}' \
+        in out.stdout
     assert osp.getsize(root / 'paired.png') > 1000
     assert not osp.exists(tmp_path / 'no_data')  # nothing was trained
 
@@ -185,6 +188,8 @@ def test_teacher_of_another_seed(tmp_path, monkeypatch):
                     minutes=1.0, checkpoint=f'{work_dir}/epoch_24.pth')
 
     monkeypatch.setattr(zoo, 'train_and_test', fake_run)
+    # a teacher that passes the check (tests/test_teacher_check.py)
+    monkeypatch.setattr(zoo, 'check_family_teacher', lambda *a: [])
     monkeypatch.setattr(sys, 'argv', [
         'zoo.py', 'det_cwd_teacher2', '--seeds', '0', '1', '--work-dir',
         str(tmp_path), '--data-root', str(tmp_path / 'no_data')])
@@ -217,6 +222,8 @@ def test_students_from_a_pretrained_backbone(tmp_path, monkeypatch):
                     checkpoint=f'{work_dir}/last.pth')
 
     monkeypatch.setattr(zoo, 'train_and_test', fake_run)
+    # a teacher that passes the check (tests/test_teacher_check.py)
+    monkeypatch.setattr(zoo, 'check_family_teacher', lambda *a: [])
     monkeypatch.setattr(sys, 'argv', [
         'zoo.py', 'pose_dwpose_s1_pre', '--seeds', '0', '1', '--work-dir',
         str(tmp_path), '--data-root', str(tmp_path / 'no_data')])
@@ -283,6 +290,8 @@ def test_stage2_starts_from_the_same_seeds_stage1(tmp_path, monkeypatch):
                     checkpoint=f'{work_dir}/last.pth')
 
     monkeypatch.setattr(zoo, 'train_and_test', fake_run)
+    # a teacher that passes the check (tests/test_teacher_check.py)
+    monkeypatch.setattr(zoo, 'check_family_teacher', lambda *a: [])
     monkeypatch.setattr(sys, 'argv', [
         'zoo.py', 'pose_dwpose_s2', '--seeds', '3', '4', '--work-dir',
         str(tmp_path), '--data-root', str(tmp_path / 'no_data')])

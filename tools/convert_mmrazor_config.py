@@ -9,7 +9,7 @@ stop schedule; runner settings of the MMRazor config that differ from the
 student config's are written too. What mmkd cannot reproduce (MethodOutputs
 or FunctionOutputs recorders, data-free or self-distillation algorithms,
 unknown losses ...) is listed by name, the exit status is 1 and nothing is
-written. The logic is in ``mmkd/converters/mmrazor_config.py``.
+written. The logic is in ``mmkd/converters/mmrazor/``.
 """
 import argparse
 import sys

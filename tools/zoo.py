@@ -12,16 +12,22 @@ distilled student the mean paired difference with its standard error; a
 plot shows each seed's difference. Runs already done (``zoo_result.json``
 in their work dir) are read back, not trained again, so a zoo run can be
 stopped and continued, or extended with more seeds.
+
+    python tools/zoo.py --write-docs [FAMILY] [--work-dir work_dirs/zoo]
+
+trains nothing: it updates ``docs/zoo/results.json`` from the runs found
+under the work dir and renders the zoo's tables in ``docs/zoo.md`` and
+``README.md`` and its plots from it (``tools/zoo_docs.py``).
 """
 import argparse
 import fcntl
 import json
-import math
 import os
 import os.path as osp
 import shlex
 import statistics
 import sys
+import tempfile
 import time
 from typing import Dict, List, Optional
 
@@ -37,8 +43,11 @@ from mmengine.config import DictAction  # noqa: E402
 sys.path.insert(0, osp.dirname(osp.abspath(__file__)))
 from analysis.plot_losses import read_scalars  # noqa: E402
 from train import build_runner  # noqa: E402
+from zoo_docs import (paired_stats, plot_paired, plot_ylabel,  # noqa: E402
+                      row_names, run_dir, write_docs)
 
 import mmkd  # noqa: E402,F401
+from mmkd.analysis.teacher_check import check_teacher  # noqa: E402
 from mmkd.datasets import (generate_mini_cls, generate_mini_data,  # noqa: E402
                            generate_mini_kitti)
 from mmkd.models.teacher import load_config  # noqa: E402
@@ -110,6 +119,26 @@ FAMILIES: Dict[str, dict] = {
         student='configs/zoo/rtmdet_student_quarter.py',
         distilled='configs/zoo/rtmdet_student_quarter_cwd.py',
         metric='coco/bbox_mAP', shares='det_pkd', teacher_seed=2),
+    # FGD and CWD with the repaired teacher (issue 21): GroupNorm instead of
+    # BatchNorm (rtmdet_teacher_24e_gn.py), whose maps pass the teacher
+    # check on the students' 80 images; seed 2 (seed 0 trained to 0.298
+    # mAP only). The plain students are det_pkd's.
+    'det_fgd_gn': dict(
+        method='FGD',
+        title='FGD on RTMDet neck outputs, GroupNorm teacher (COCO bbox mAP)',
+        teacher='configs/zoo/rtmdet_teacher_24e_gn.py',
+        student='configs/zoo/rtmdet_student_quarter.py',
+        distilled='configs/zoo/rtmdet_student_quarter_fgd_gn.py',
+        metric='coco/bbox_mAP', shares='det_pkd_gn', teacher_seed=2,
+        student_runs='det_pkd/student'),
+    'det_cwd_gn': dict(
+        method='CWD',
+        title='CWD on RTMDet neck outputs, GroupNorm teacher (COCO bbox mAP)',
+        teacher='configs/zoo/rtmdet_teacher_24e_gn.py',
+        student='configs/zoo/rtmdet_student_quarter.py',
+        distilled='configs/zoo/rtmdet_student_quarter_cwd_gn.py',
+        metric='coco/bbox_mAP', shares='det_pkd_gn', teacher_seed=2,
+        student_runs='det_pkd/student'),
     'seg_cwd': dict(
         method='CWD',
         title='CWD on PSPNet logits (mIoU)',
@@ -270,46 +299,6 @@ def _finished(cfg, last_checkpoint: str) -> bool:
     return meta.get('iter') == cfg.train_cfg.max_iters
 
 
-def paired_stats(plain: List[float], distilled: List[float]) -> dict:
-    """Mean paired difference ``distilled - plain``, its standard error and
-    their ratio (a t statistic with ``n - 1`` degrees of freedom)."""
-    diffs = [d - p for p, d in zip(plain, distilled)]
-    mean = statistics.mean(diffs)
-    se = (statistics.stdev(diffs) / math.sqrt(len(diffs))
-          if len(diffs) > 1 else float('nan'))
-    return dict(diffs=diffs, mean=mean, se=se,
-                t=mean / se if se and se == se else float('nan'))
-
-
-def plot_paired(diffs: List[float], seeds: List[int], mean: float, se: float,
-                title: str, out: str,
-                ylabel: str = 'student + KD - student') -> str:
-    """Each seed's paired difference, their mean and +-2 standard errors."""
-    import matplotlib
-    matplotlib.use('Agg')
-    import matplotlib.pyplot as plt
-
-    fig, ax = plt.subplots(figsize=(5, 3.5))
-    ax.axhline(0, color='grey', lw=1)
-    ax.scatter(range(len(diffs)), diffs, color='tab:blue', zorder=3,
-               label='one seed')
-    if se == se:  # not NaN
-        ax.errorbar([len(diffs) + 0.5], [mean], yerr=[2 * se], fmt='s',
-                    color='tab:red', capsize=4, label='mean +- 2 SE')
-    ax.set_xticks(list(range(len(diffs))) + [len(diffs) + 0.5])
-    ax.set_xticklabels([str(s) for s in seeds] + ['mean'])
-    ax.set_xlabel('seed')
-    ax.set_ylabel(ylabel, fontsize=8 if len(ylabel) > 30 else 10)
-    ax.set_title(title, fontsize=9)
-    # below the axes: inside, it hides the points of some seeds
-    ax.legend(fontsize=8, loc='upper center', bbox_to_anchor=(0.5, -0.22),
-              ncol=2, frameon=False)
-    fig.tight_layout()
-    fig.savefig(out, dpi=120)
-    plt.close(fig)
-    return out
-
-
 def fmt_row(name: str, values: List[float], extra: str = '') -> str:
     std = f'{statistics.stdev(values):.3f}' if len(values) > 1 else '-'
     each = ', '.join(f'{v:.3f}' for v in values)
@@ -317,9 +306,63 @@ def fmt_row(name: str, values: List[float], extra: str = '') -> str:
             f'{extra} | {each} |')
 
 
+def teacher_gate(family: dict, options: dict, data: str,
+                 out: str) -> List[str]:
+    """The teacher check (:func:`mmkd.analysis.check_teacher`) of a
+    family's trained teacher on every training sample of its distilled
+    config; exits naming the samples out of scale, before any student
+    trains. The result is kept in ``out`` (JSON) and read back."""
+    if osp.exists(out):
+        with open(out) as f:
+            found = json.load(f)['out_of_scale']
+    else:
+        found = [str(o) for o in check_family_teacher(
+            family['distilled'], options, data)]
+        os.makedirs(osp.dirname(out), exist_ok=True)
+        with open(out, 'w') as f:
+            json.dump(dict(teacher=options['distill.teacher.checkpoint'],
+                           config=family['distilled'],
+                           out_of_scale=found), f, indent=1)
+    if found:
+        sys.exit(
+            f'teacher check failed ({out}): the teacher\'s recorded maps are '
+            f'out of scale on {len(found)} (loss, sample) pairs of the '
+            'students\' training set, so its losses would be dominated by '
+            'those samples:\n  ' + '\n  '.join(found[:20]) +
+            ('\n  ...' if len(found) > 20 else '') + '\nRepair the '
+            "teacher's regime, or train anyway with --skip-teacher-check.")
+    print(f'teacher check passed: no training sample out of scale ({out})')
+    return found
+
+
+def check_family_teacher(cfg_path: str, options: dict, data: str) -> list:
+    """Build the distilled config ``cfg_path`` with ``options`` (the
+    teacher's checkpoint) and check its teacher on every training sample
+    of the student's loader."""
+    DATA[data](os.environ['MMKD_DATA_ROOT'])
+    cfg = load_config(osp.join(REPO, cfg_path), 'train')
+    cfg.merge_from_dict(options)
+    cfg.distill['diagnose'] = False
+    cfg.experiment_name = f'zoo_teacher_check_{time.time_ns()}'
+    cfg.visualizer.name = f'visualizer_{cfg.experiment_name}'
+    with tempfile.TemporaryDirectory(prefix='zoo_teacher_check_') as tmp:
+        cfg.work_dir = tmp
+        runner = build_runner(cfg)
+        runner._train_loop = runner.build_train_loop(runner._train_loop)
+        runner.model.setup(runner._probe_batch())
+        dataset = runner.train_loop.dataloader.dataset
+        batches = runner._probe_batches(len(dataset))
+        try:
+            return check_teacher(runner.model, batches)
+        finally:
+            batches.close()
+
+
 def main() -> None:
     parser = argparse.ArgumentParser(description=__doc__.split('\n')[0])
-    parser.add_argument('family', choices=sorted(FAMILIES))
+    parser.add_argument('family', nargs='?', choices=sorted(FAMILIES),
+                        help='the family to train (with --write-docs: the '
+                        'only one to update; default all)')
     parser.add_argument('--seeds', type=int, nargs='+',
                         default=[0, 1, 2, 3, 4])
     parser.add_argument('--work-dir', default='work_dirs/zoo')
@@ -330,14 +373,28 @@ def main() -> None:
     parser.add_argument('--cfg-options', nargs='+', action=DictAction,
                         default={}, help='options for the distilled runs '
                         '(e.g. a loss weight); their work dirs get a suffix')
+    parser.add_argument('--skip-teacher-check', action='store_true',
+                        help='train the students even when the teacher '
+                        'check finds samples out of scale')
+    parser.add_argument('--write-docs', action='store_true',
+                        help='train nothing: update docs/zoo/results.json '
+                        'from the runs under --work-dir, then render '
+                        'docs/zoo.md, the README summary and the plots')
     args = parser.parse_args()
+    if args.write_docs:
+        updated = write_docs(FAMILIES, args.work_dir,
+                             [args.family] if args.family else None)
+        print(f'updated from the runs under {args.work_dir}: '
+              f'{", ".join(updated) or "none"}; rendered docs/zoo.md, '
+              'README.md and docs/zoo_*_paired.png from '
+              'docs/zoo/results.json')
+        return
+    if args.family is None:
+        parser.error('the family is required without --write-docs')
     torch.set_num_threads(args.threads)
     family = FAMILIES[args.family]
     os.environ['MMKD_DATA_ROOT'] = osp.abspath(args.data_root)
     root = osp.join(args.work_dir, args.family)
-    # a family with the same teacher and plain students as another reuses
-    # that one's runs
-    shared = osp.join(args.work_dir, family.get('shares', args.family))
     # e.g. '_loss_weight1.0' for the loss_weight of every level
     suffix = ''.join(sorted({f'_{k.split(".")[-1]}{v}'
                              for k, v in args.cfg_options.items()}))
@@ -349,41 +406,47 @@ def main() -> None:
         teacher_seed = family.get('teacher_seed', 0)
         teacher = train_and_test(
             family['teacher'],
-            osp.join(shared, 'teacher' + (f'_seed{teacher_seed}'
-                                          if teacher_seed else '')),
+            run_dir(FAMILIES, args.family, args.work_dir, 'teacher'),
             teacher_seed, data=data)
         base_options = {'distill.teacher.checkpoint': teacher['checkpoint']}
+        # before the first distilled student that is still to train
+        to_train = [seed for seed in args.seeds if not osp.exists(osp.join(
+            run_dir(FAMILIES, args.family, args.work_dir, 'distilled', seed,
+                    suffix), 'zoo_result.json'))]
+        if to_train and not args.skip_teacher_check:
+            teacher_gate(family, base_options, data, osp.join(
+                root, f'teacher_check_seed{teacher_seed}.json'))
     student_options = {}
     if 'pretrain' in family:
-        pretrained = train_and_test(family['pretrain'],
-                                    osp.join(root, 'pretrain'), 0)
+        pretrained = train_and_test(
+            family['pretrain'],
+            run_dir(FAMILIES, args.family, args.work_dir, 'pretrain'), 0)
         student_options = {
             'model.backbone.init_cfg.checkpoint': pretrained['checkpoint']}
         base_options.update(student_options)
     options = {**base_options, **args.cfg_options}
-    student_runs = osp.join(args.work_dir, family.get('student_runs', osp.join(
-        family.get('shares', args.family), 'student')))
     plain, distilled = [], []
     for seed in args.seeds:
         plain.append(train_and_test(
-            family['student'], f'{student_runs}_seed{seed}', seed,
+            family['student'],
+            run_dir(FAMILIES, args.family, args.work_dir, 'plain', seed), seed,
             student_options, data))
         seed_options = options
         if 'after' in family:  # e.g. stage 2 from this seed's stage 1
             first = train_and_test(
                 FAMILIES[family['after']]['distilled'],
-                osp.join(args.work_dir, family['after'],
-                         f'distilled_seed{seed}'), seed, base_options, data)
+                run_dir(FAMILIES, args.family, args.work_dir, 'after', seed),
+                seed, base_options, data)
             seed_options = {**options,
                             'distill.teacher.checkpoint': first['checkpoint'],
                             'distill.student_init.checkpoint':
                             first['checkpoint']}
         distilled.append(train_and_test(
             family['distilled'],
-            osp.join(root, f'distilled{suffix}_seed{seed}'), seed,
-            seed_options, data))
+            run_dir(FAMILIES, args.family, args.work_dir, 'distilled', seed,
+                    suffix), seed, seed_options, data))
 
-    key, method = family['metric'], family['method']
+    key = family['metric']
     # mmdet's CocoMetric returns no keys when nothing was detected: 0 mAP
     p = [r['metrics'].get(key, 0.0) for r in plain]
     d = [r['metrics'].get(key, 0.0) for r in distilled]
@@ -392,8 +455,7 @@ def main() -> None:
     minutes = sum(r['minutes'] for r in runs)
     command = 'python tools/zoo.py ' + ' '.join(
         shlex.quote(a) for a in sys.argv[1:])
-    plain_name, distilled_name = family.get(
-        'names', ('student', f'student + {method}'))
+    plain_name, distilled_name = row_names(family)
     teacher_row, teacher_time = [], ''
     if teacher:
         teacher_row = [
@@ -421,12 +483,14 @@ def main() -> None:
     os.makedirs(root, exist_ok=True)
     plot = plot_paired(stats['diffs'], args.seeds, stats['mean'], stats['se'],
                        family['title'], osp.join(root, f'paired{suffix}.png'),
-                       f'{distilled_name} - ' + (f'({plain_name})' if '+' in
-                                                 plain_name else plain_name))
+                       plot_ylabel(plain_name, distilled_name))
     with open(osp.join(root, f'results{suffix}.md'), 'w') as f:
         f.write(table + '\n')
     print('\n' + table + f'\n\nplot: {plot}\ntable: '
-          f'{osp.join(root, f"results{suffix}.md")}')
+          f'{osp.join(root, f"results{suffix}.md")}\n'
+          f'python tools/zoo.py --write-docs --work-dir {args.work_dir} '
+          'puts these runs into docs/zoo/results.json, docs/zoo.md and the '
+          'README')
 
 
 if __name__ == '__main__':

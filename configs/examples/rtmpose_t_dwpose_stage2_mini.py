@@ -16,10 +16,4 @@ distill = dict(
 # ~20% of the stage-1 schedule (DWPose: 60 of 270 epochs)
 max_epochs = 4
 train_cfg = dict(max_epochs=max_epochs, val_interval=max_epochs)
-param_scheduler = [
-    dict(type='LinearLR', start_factor=1e-3, by_epoch=False, begin=0,
-         end=20),
-    dict(type='CosineAnnealingLR', eta_min=1e-3 * 0.05, begin=0,
-         end=max_epochs, T_max=max_epochs, by_epoch=True,
-         convert_to_iter_based=True),
-]
+param_scheduler = _base_.mini_pose_stage2_cosine[max_epochs]

@@ -6,16 +6,5 @@ _base_ = ['../mini/det/gfl_cspnext_teacher.py']
 
 max_epochs = 24
 train_cfg = dict(max_epochs=max_epochs, val_interval=max_epochs)
-param_scheduler = [
-    dict(
-        type='LinearLR', start_factor=1e-3, by_epoch=False, begin=0, end=30),
-    dict(
-        type='CosineAnnealingLR',
-        eta_min=_base_.base_lr * 0.05,
-        begin=0,
-        end=max_epochs,
-        T_max=max_epochs,
-        by_epoch=True,
-        convert_to_iter_based=True),
-]
+param_scheduler = _base_.mini_det_cosine[max_epochs]
 default_hooks = dict(checkpoint=dict(interval=max_epochs))

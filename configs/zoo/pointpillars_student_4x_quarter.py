@@ -7,23 +7,8 @@
 _base_ = ['../mini/det3d/pointpillars_student.py']
 
 train_dataloader = dict(dataset=dict(indices=16))
-lr = _base_.lr
 epoch_num = 80
-# mmdet3d's one-cycle shape (the base config's, over 80 epochs)
-param_scheduler = [
-    dict(type='CosineAnnealingLR', T_max=epoch_num * 0.4, eta_min=lr * 10,
-         begin=0, end=epoch_num * 0.4, by_epoch=True,
-         convert_to_iter_based=True),
-    dict(type='CosineAnnealingLR', T_max=epoch_num * 0.6,
-         eta_min=lr * 1e-4, begin=epoch_num * 0.4, end=epoch_num,
-         by_epoch=True, convert_to_iter_based=True),
-    dict(type='CosineAnnealingMomentum', T_max=epoch_num * 0.4,
-         eta_min=0.85 / 0.95, begin=0, end=epoch_num * 0.4, by_epoch=True,
-         convert_to_iter_based=True),
-    dict(type='CosineAnnealingMomentum', T_max=epoch_num * 0.6, eta_min=1,
-         begin=epoch_num * 0.4, end=epoch_num, by_epoch=True,
-         convert_to_iter_based=True)
-]
+param_scheduler = _base_.mini_det3d_cyclic[epoch_num]
 train_cfg = dict(max_epochs=epoch_num, val_interval=epoch_num)
 val_dataloader = None
 val_cfg = None

@@ -5,15 +5,5 @@ _base_ = ['../mini/seg/pspnet_r18_teacher.py']
 
 max_iters = 800
 train_cfg = dict(max_iters=max_iters, val_interval=max_iters)
-param_scheduler = [
-    dict(
-        type='LinearLR', start_factor=1e-2, by_epoch=False, begin=0, end=20),
-    dict(
-        type='PolyLR',
-        eta_min=1e-4,
-        power=0.9,
-        begin=0,
-        end=max_iters,
-        by_epoch=False)
-]
+param_scheduler = _base_.mini_seg_poly[max_iters]
 default_hooks = dict(checkpoint=dict(interval=max_iters))

@@ -7,11 +7,5 @@ _base_ = ['../mini/pose/rtmpose_student.py']
 train_dataloader = dict(dataset=dict(indices=137))
 max_epochs = 80
 train_cfg = dict(max_epochs=max_epochs, val_interval=max_epochs)
-param_scheduler = [
-    dict(type='LinearLR', start_factor=1e-3, by_epoch=False, begin=0,
-         end=50),
-    dict(type='CosineAnnealingLR', eta_min=_base_.mini_pose_base_lr * 0.05,
-         begin=max_epochs // 2, end=max_epochs, T_max=max_epochs // 2,
-         by_epoch=True, convert_to_iter_based=True),
-]
+param_scheduler = _base_.mini_pose_cosine[max_epochs]
 default_hooks = dict(checkpoint=dict(interval=max_epochs, max_keep_ckpts=1))

@@ -18,11 +18,5 @@ distill = dict(
     student_init=dict(checkpoint=stage1_checkpoint))
 max_epochs = 16
 train_cfg = dict(max_epochs=max_epochs, val_interval=max_epochs)
-param_scheduler = [
-    dict(type='LinearLR', start_factor=1e-3, by_epoch=False, begin=0,
-         end=20),
-    dict(type='CosineAnnealingLR', eta_min=_base_.mini_pose_base_lr * 0.05,
-         begin=0, end=max_epochs, T_max=max_epochs, by_epoch=True,
-         convert_to_iter_based=True),
-]
+param_scheduler = _base_.mini_pose_stage2_cosine[max_epochs]
 default_hooks = dict(checkpoint=dict(interval=max_epochs, max_keep_ckpts=1))

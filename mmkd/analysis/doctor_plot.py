@@ -1,7 +1,8 @@
 """The KD doctor's figure: gradient norms per loss over the iterations."""
 from typing import Sequence
 
-from .kd_doctor import GRAD_RATIO_HIGH, Diagnosis
+from .diagnosis import Diagnosis
+from .doctor_warnings import GRAD_RATIO_HIGH
 
 
 def plot_doctor(history: Sequence[Diagnosis], out: str) -> str:

@@ -14,8 +14,10 @@ from mmengine.hooks import Hook
 from mmengine.registry import RUNNERS
 
 from mmkd.models.distill_model import DistillModel
-from .kd_doctor import (Diagnosis, average, diagnose, diagnose_self,
-                        find_warnings)
+from mmkd.registry import RUNNERS as MMKD_RUNNERS
+from .diagnosis import Diagnosis, average
+from .doctor_warnings import find_warnings
+from .probes import diagnose, diagnose_self
 from .slice_eval import evaluate_slice, limit_val_images
 
 
@@ -125,8 +127,6 @@ def run_doctor(cfg: Config, checkpoint: Optional[str] = None,
         A :class:`DoctorResult`.
     """
     from mmengine.runner import Runner
-
-    from mmkd.engine import DistillRunner
     distill = bool(cfg.get('distill'))
     if not distill and eval_images:
         raise ValueError('--eval-images compares a teacher with its student: '
@@ -135,7 +135,8 @@ def run_doctor(cfg: Config, checkpoint: Optional[str] = None,
     try:
         run_cfg = doctor_config(cfg, work_dir, checkpoint, eval_images)
         runner = RUNNERS.build(run_cfg) if 'runner_type' in run_cfg else \
-            (DistillRunner if distill else Runner).from_cfg(run_cfg)
+            (MMKD_RUNNERS.get('DistillRunner') if distill else Runner
+             ).from_cfg(run_cfg)
         model = runner.model
         if distill and not isinstance(model, DistillModel):
             raise ValueError(

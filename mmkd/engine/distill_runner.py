@@ -16,7 +16,8 @@ from mmengine.model import (MMDistributedDataParallel, convert_sync_batchnorm,
 from mmengine.optim import OptimWrapper, OptimWrapperDict
 from mmengine.runner import Runner, find_latest_checkpoint
 
-from mmkd.models.distill_model import DistillLossError, DistillModel, mmkd_cfg
+from mmkd.models.distill_model import DistillLossError, DistillModel
+from mmkd.models.loss_builder import mmkd_cfg
 from mmkd.registry import HOOKS, MODEL_WRAPPERS, RUNNERS
 from mmkd.utils.scope_hook import route_distill_configs
 from mmkd.utils.spconv_cpu import allow_spconv_on_cpu

@@ -3,6 +3,8 @@ from typing import Optional
 
 from mmengine.hooks import Hook
 
+from mmkd.analysis import diagnose, find_warnings, scan_teacher, with_scan
+from mmkd.models.distill_model import DistillModel
 from mmkd.registry import HOOKS
 
 
@@ -40,9 +42,6 @@ class KDDoctorHook(Hook):
         self.diagnosis = None  # the last Diagnosis, for tests and users
 
     def before_train(self, runner) -> None:
-        from mmkd.analysis.kd_doctor import (diagnose, find_warnings,
-                                             scan_teacher, with_scan)
-        from mmkd.models.distill_model import DistillModel
         model = runner.model
         if not isinstance(model, DistillModel) or model.teacher is None:
             return

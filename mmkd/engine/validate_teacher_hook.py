@@ -6,6 +6,7 @@ import numpy as np
 import torch
 from mmengine.hooks import Hook
 
+from mmkd.models.distill_model import DistillModel
 from mmkd.registry import HOOKS
 
 
@@ -32,7 +33,6 @@ class ValidateTeacherHook(Hook):
         self.metrics: Optional[Dict[str, float]] = None
 
     def before_train(self, runner) -> None:
-        from mmkd.models.distill_model import DistillModel
         model = runner.model
         if not isinstance(model, DistillModel) or model.teacher is None:
             return

@@ -14,12 +14,11 @@ from mmengine.registry import MODELS as MMENGINE_MODELS
 from torch import Tensor
 
 from mmkd.registry import MODEL_WRAPPERS, MODELS
-from .connectors import auto_connector, resize_like
-from .recorder import (ModuleRecorder, RecordSpec, SpecGroup, StopForward,
-                       find_module)
+from .connectors import resize_like
+from .loss_builder import build_connector, build_loss, check_loss_cfgs
+from .recorder import ModuleRecorder, RecordSpec, StopForward, find_module
 from .teacher import build_teacher, load_state_dict_from
 
-_SPEC_KEYS = ('type', 'student', 'teacher', 'connector', '_scope_')
 _AUTOCAST = dict(bf16=torch.bfloat16, fp16=torch.float16)
 
 
@@ -29,15 +28,6 @@ class DistillLossError(FloatingPointError):
     def __init__(self, loss_name: str, message: str) -> None:
         super().__init__(message)
         self.loss_name = loss_name
-
-
-def mmkd_cfg(cfg: dict) -> dict:
-    """Qualify a bare ``type`` name with the ``mmkd.`` scope so it is found
-    whatever the runner's default scope is."""
-    cfg = dict(cfg)
-    if isinstance(cfg.get('type'), str) and '.' not in cfg['type']:
-        cfg['type'] = 'mmkd.' + cfg['type']
-    return cfg
 
 
 def _describe(x: Any) -> str:
@@ -95,22 +85,6 @@ def _preprocessing_differences(student: nn.Module,
                   if repr(student._modules.get(k)) !=
                   repr(teacher._modules.get(k))]
     return diffs
-
-
-def _loss_class(cfg: dict, name: str) -> type:
-    type_ = mmkd_cfg(cfg)['type']
-    cls = MODELS.get(type_) if isinstance(type_, str) else type_
-    if cls is None:
-        raise KeyError(f'distill.losses.{name}: unknown loss type '
-                       f'{cfg.get("type")!r} (not registered in mmkd).')
-    return cls
-
-
-def _accepted_args(cls: type) -> Optional[List[str]]:
-    params = inspect.signature(cls.__init__).parameters
-    if any(p.kind == p.VAR_KEYWORD for p in params.values()):
-        return None
-    return [n for n in params if n != 'self']
 
 
 @MODEL_WRAPPERS.register_module()
@@ -173,10 +147,10 @@ class DistillModel(BaseModel):
         self.teacher: Optional[nn.Module] = None
         self.connectors = nn.ModuleDict()
         self.distill_losses = nn.ModuleDict()
-        self.loss_factors: Dict[str, float] = {}
         self.wants_data_samples = set()  # losses that take the GT samples
 
-        self.loss_cfgs = self._check_loss_cfgs(losses or {})
+        self.loss_cfgs = check_loss_cfgs(losses or {}, teacher is not None)
+        self.loss_factors: Dict[str, float] = {n: 1.0 for n in self.loss_cfgs}
         self.student_specs = {
             n: RecordSpec.parse(c['student']) for n, c in self.loss_cfgs.items()}
         self.teacher_specs = {
@@ -192,31 +166,6 @@ class DistillModel(BaseModel):
             module.requires_grad_(False)
 
     # ------------------------------------------------------------------ build
-    def _check_loss_cfgs(self, losses: Dict[str, dict]) -> Dict[str, dict]:
-        if losses and self.teacher_cfg is None:
-            raise ValueError('distill.losses are given but distill.teacher is '
-                             'not: set teacher=dict(config=..., '
-                             'checkpoint=...).')
-        checked = {}
-        for name, cfg in losses.items():
-            cfg = dict(cfg)
-            for key in ('type', 'student', 'teacher'):
-                if key not in cfg:
-                    raise KeyError(f'distill.losses.{name} needs {key!r}.')
-            cls = _loss_class(cfg, name)
-            accepted = _accepted_args(cls)
-            if accepted is not None:
-                wrong = [k for k in cfg if k not in _SPEC_KEYS
-                         and k not in accepted]
-                if wrong:
-                    raise TypeError(
-                        f'distill.losses.{name}: {cls.__name__} does not take '
-                        f'{wrong}; it takes {accepted}.')
-            cfg.setdefault('connector', 'auto')
-            checked[name] = cfg
-            self.loss_factors[name] = 1.0
-        return checked
-
     @property
     def distill_modules(self) -> nn.ModuleDict:
         """Trainable distillation parts (connectors and losses), saved in
@@ -281,82 +230,21 @@ class DistillModel(BaseModel):
 
     def _build_loss(self, name: str, cfg: dict, student: Any,
                     teacher: Any) -> None:
-        cfg = dict(cfg)
-        connector = cfg.pop('connector')
-        for key in ('student', 'teacher'):
-            cfg.pop(key)
-        accepted = _accepted_args(_loss_class(cfg, name)) or []
-        is_map = isinstance(student, Tensor) and isinstance(teacher, Tensor)
-        # a list spec records (feature, extras ...): channels of the feature
-        s_map = student[0] if isinstance(
-            self.student_specs[name], SpecGroup) else student
-        t_map = teacher[0] if isinstance(
-            self.teacher_specs[name], SpecGroup) else teacher
-        if (isinstance(s_map, Tensor) and isinstance(t_map, Tensor)
-                and s_map.dim() >= 2):
-            for arg, value in (('student_channels', s_map.shape[1]),
-                               ('teacher_channels', t_map.shape[1]),
-                               ('channels', t_map.shape[1])):
-                if arg in accepted and cfg.get(arg) is None:
-                    cfg[arg] = int(value)
-        self.distill_losses[name] = MODELS.build(mmkd_cfg(cfg))
-        if 'data_samples' in inspect.signature(
-                self.distill_losses[name].forward).parameters:
+        """Loss ``name`` and its connector, from the probed records."""
+        s_spec, t_spec = self.student_specs[name], self.teacher_specs[name]
+        loss = build_loss(name, cfg, student, teacher, s_spec, t_spec)
+        self.distill_losses[name] = loss
+        if 'data_samples' in inspect.signature(loss.forward).parameters:
             self.wants_data_samples.add(name)
-        spec = self.teacher_specs[name]
-        if hasattr(self.distill_losses[name], 'init_from_teacher') \
-                and isinstance(spec, RecordSpec):
+        if hasattr(loss, 'init_from_teacher') and isinstance(
+                t_spec, RecordSpec):
             # e.g. OFDLoss: its margin from the recorded teacher BN layer
-            self.distill_losses[name].init_from_teacher(
-                find_module(self.teacher, spec.path, 'teacher'))
-
-        if connector == 'auto':
-            if not is_map or 'student_channels' in accepted or getattr(
-                    self.distill_losses[name], 'channel_agnostic', False):
-                return
-            try:
-                connector = auto_connector(student.shape, teacher.shape)
-            except ValueError as e:
-                raise ValueError(
-                    f'distill.losses.{name}: {e} (student '
-                    f'{self.student_specs[name]}, teacher '
-                    f'{self.teacher_specs[name]})') from e
-            loss_module = self.distill_losses[name]
-            if connector is not None and getattr(
-                    loss_module, 'compares_distributions', False):
-                raise ValueError(
-                    f'distill.losses.{name}: {type(loss_module).__name__} '
-                    'compares distributions over classes (or bins), and the '
-                    f'student {self.student_specs[name]} has '
-                    f'{connector["in_channels"]} where the teacher '
-                    f'{self.teacher_specs[name]} has '
-                    f'{connector["out_channels"]}: a learned map between '
-                    'class logits is not distillation, so no connector is '
-                    "built. Give the teacher the student's classes (a teacher "
-                    'trained on them, e.g. distill.teacher.cfg_options='
-                    'dict(model=dict(decode_head=dict(num_classes=...)))), or '
-                    'distil features instead (a feature-level recipe such as '
-                    'fpn_pkd.py or rtmpose_fitnet.py).')
-        if connector is None:
-            return
-        connector = dict(connector)
-        if is_map:
-            channel_dim = 1 if connector.get('type') != 'LinearConnector' else -1
-            s_c = int(student.shape[channel_dim])
-            t_c = int(teacher.shape[channel_dim])
-            # the channel arguments the connector takes (MMRazor's use
-            # in_channel/out_channel or student_/teacher_channels)
-            type_ = mmkd_cfg(connector)['type']
-            cls = MODELS.get(type_) if isinstance(type_, str) else type_
-            takes = _accepted_args(cls) if isinstance(cls, type) else None
-            for arg, value in (('in_channels', s_c), ('out_channels', t_c),
-                               ('in_channel', s_c), ('out_channel', t_c),
-                               ('student_channels', s_c),
-                               ('teacher_channels', t_c)):
-                if arg in (takes if takes is not None else
-                           ('in_channels', 'out_channels')):
-                    connector.setdefault(arg, value)
-        self.connectors[name] = MODELS.build(mmkd_cfg(connector))
+            loss.init_from_teacher(
+                find_module(self.teacher, t_spec.path, 'teacher'))
+        connector = build_connector(name, cfg['connector'], loss, student,
+                                    teacher, s_spec, t_spec)
+        if connector is not None:
+            self.connectors[name] = connector
 
     def load_student_init(self) -> None:
         """Load ``student_init`` parts of a checkpoint into the student."""

@@ -1,25 +1,16 @@
 """Build a frozen teacher from a config path and a checkpoint."""
 import copy
-import os
 import os.path as osp
-import pickle
-import re
 from collections import OrderedDict
-from contextlib import contextmanager
-from typing import Iterator, Optional, Union
+from typing import Optional, Union
 
-import torch
 import torch.nn as nn
 from mmengine.config import Config
 from mmengine.logging import print_log
 from mmengine.model import BaseModule, revert_sync_batchnorm
 from mmengine.registry import MODELS, DefaultScope
-from mmengine.runner.checkpoint import _load_checkpoint
 
-from mmkd.utils.scope_hook import mmengine_safe_globals
-
-_REMOTE = ('http://', 'https://', 's3://', 'open-mmlab://', 'torchvision://',
-           'mmcls://', 'pavi://')
+from mmkd.utils.safe_load import REMOTE_PREFIXES, safe_load
 
 
 def load_config(config: Union[str, dict, Config], what: str = 'teacher'
@@ -45,57 +36,6 @@ def load_config(config: Union[str, dict, Config], what: str = 'teacher'
     return Config.fromfile(path)
 
 
-@contextmanager
-def _weights_only() -> Iterator[None]:
-    """``torch.load`` calls inside load weights only (also the ones mmengine
-    makes for remote files), with mmengine's few own classes allowed."""
-    key = 'TORCH_FORCE_WEIGHTS_ONLY_LOAD'
-    old = os.environ.get(key)
-    os.environ[key] = '1'
-    try:
-        with torch.serialization.safe_globals(mmengine_safe_globals()):
-            yield
-    finally:
-        if old is None:
-            del os.environ[key]
-        else:
-            os.environ[key] = old
-
-
-def safe_load(checkpoint: str, what: str = 'teacher') -> object:
-    """Load ``checkpoint`` on the CPU without running code pickled in it.
-
-    Tensors, plain containers and what mmengine's, mmdet's and mmpose's
-    checkpoints hold besides (message hub history buffers, numpy arrays and
-    scalars) load; anything else is refused before it is built.
-
-    Raises:
-        ValueError: the checkpoint pickles other objects; the message says
-            how to convert a trusted one to a plain state dict.
-    """
-    try:
-        with _weights_only():
-            if checkpoint.startswith(_REMOTE):
-                return _load_checkpoint(checkpoint, map_location='cpu')
-            return torch.load(checkpoint, map_location='cpu',
-                              weights_only=True)
-    except pickle.UnpicklingError as e:
-        found = re.search(r'GLOBAL (\S+)', str(e))
-        name = found.group(1) if found else str(e).splitlines()[0]
-        local = not checkpoint.startswith(_REMOTE)
-        out = osp.splitext(checkpoint if local else osp.basename(checkpoint)
-                           )[0] + '_weights.pth'
-        convert = (f"import torch; c = torch.load({checkpoint!r}, "
-                   "weights_only=False); torch.save(dict(state_dict="
-                   f"c.get('state_dict', c)), {out!r})")
-        raise ValueError(
-            f'The {what} checkpoint {checkpoint!r} was not loaded: it pickles '
-            f'{name}, which only code could rebuild, and loading it would '
-            'run that code. If you trust where it comes from, convert it '
-            f'once to a plain state dict and use that file:\n'
-            f'  python -c "{convert}"') from e
-
-
 def load_state_dict_from(checkpoint: str, what: str = 'teacher') -> dict:
     """Read a checkpoint's state dict on the CPU (``module.`` prefixes of DDP
     checkpoints removed; of an MMRazor distillation checkpoint only its
@@ -104,7 +44,8 @@ def load_state_dict_from(checkpoint: str, what: str = 'teacher') -> dict:
         raise ValueError(
             f'A {what} checkpoint is required (distill.teacher.checkpoint): '
             'an untrained teacher teaches nothing.')
-    if not checkpoint.startswith(_REMOTE) and not osp.isfile(checkpoint):
+    if not checkpoint.startswith(REMOTE_PREFIXES) and not osp.isfile(
+            checkpoint):
         raise FileNotFoundError(
             f'The {what} checkpoint {checkpoint!r} does not exist.')
     ckpt = safe_load(checkpoint, what)

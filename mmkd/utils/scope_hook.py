@@ -56,7 +56,8 @@ def route_distill_configs(module) -> None:
     """Make ``Runner.from_cfg`` build mmkd's DistillRunner for configs with
     a ``distill`` key: mmpose's own ``tools/train.py`` always calls
     ``Runner.from_cfg`` (it ignores ``runner_type``). Configs without
-    ``distill`` are untouched."""
+    ``distill`` are untouched. The runner comes from mmkd's registry by
+    name: this bottom-floor module never imports ``mmkd.engine``."""
     runner_cls = module.Runner
     original = runner_cls.from_cfg.__func__
     if getattr(original, 'mmkd_route', False):
@@ -64,8 +65,8 @@ def route_distill_configs(module) -> None:
 
     def from_cfg(cls, cfg):
         if cls is runner_cls and cfg.get('distill'):
-            from mmkd.engine import DistillRunner
-            return DistillRunner.from_cfg(cfg)
+            from mmkd.registry import RUNNERS
+            return RUNNERS.get('DistillRunner').from_cfg(cfg)
         return original(cls, cfg)
 
     from_cfg.mmkd_route = True
@@ -73,39 +74,19 @@ def route_distill_configs(module) -> None:
     runner_cls.from_cfg = classmethod(from_cfg)
 
 
-_STATISTICS = ('min', 'max', 'current', 'mean')
-
-
-def _history_buffer_method(obj, name: str):
-    """``getattr`` for unpickling: only ``HistoryBuffer``'s statistics
-    methods, which every mmengine ``HistoryBuffer`` pickles by reference."""
-    from mmengine.logging.history_buffer import HistoryBuffer
-    if obj is HistoryBuffer and name in _STATISTICS:
-        return getattr(obj, name)
-    import pickle
-    raise pickle.UnpicklingError(
-        f'getattr({obj!r}, {name!r}) is not allowed in a weights-only load.')
-
-
-def mmengine_safe_globals() -> list:
-    """The globals mmengine's checkpoints pickle besides tensors: its message
-    hub's ``HistoryBuffer`` (with its statistics methods) and numpy arrays,
-    dtypes and scalars (under numpy 1's and numpy 2's module names), for
-    ``torch.serialization.safe_globals`` / ``add_safe_globals``."""
-    import numpy as np
-    from mmengine.logging.history_buffer import HistoryBuffer
-    try:
-        from numpy._core import multiarray
-    except ImportError:  # numpy < 2
-        from numpy.core import multiarray
-    codes = '?' + np.typecodes['AllInteger'] + np.typecodes['AllFloat'] + 'US'
-    allowed = [HistoryBuffer, np.ndarray, np.dtype,
-               (_history_buffer_method, 'builtins.getattr')]
-    allowed += list({type(np.dtype(c)) for c in codes} - {np.dtype})
-    for module in ('numpy.core.multiarray', 'numpy._core.multiarray'):
-        allowed += [(multiarray._reconstruct, f'{module}._reconstruct'),
-                    (multiarray.scalar, f'{module}.scalar')]
-    return allowed
+def _safe_globals() -> list:
+    """:func:`mmkd.utils.safe_load.mmengine_safe_globals`. At interpreter
+    start this file runs alone (not as ``mmkd.utils.scope_hook``), so the
+    leaf module next to it is read by path, never via ``import mmkd``."""
+    if __package__:
+        from .safe_load import mmengine_safe_globals
+        return mmengine_safe_globals()
+    import importlib.util
+    path = osp.join(osp.dirname(osp.abspath(__file__)), 'safe_load.py')
+    spec = importlib.util.spec_from_file_location('mmkd_safe_load', path)
+    module = importlib.util.module_from_spec(spec)
+    spec.loader.exec_module(module)
+    return module.mmengine_safe_globals()
 
 
 def _allow_mmengine_globals(module) -> None:
@@ -115,8 +96,7 @@ def _allow_mmengine_globals(module) -> None:
     then read what their ``tools/train.py`` wrote. Runs when the second of
     ``torch.serialization`` and mmengine's history buffer is imported."""
     if all(name in sys.modules for name in _SAFE_GLOBALS_MODULES):
-        sys.modules['torch.serialization'].add_safe_globals(
-            mmengine_safe_globals())
+        sys.modules['torch.serialization'].add_safe_globals(_safe_globals())
 
 
 _SAFE_GLOBALS_MODULES = ('torch.serialization',

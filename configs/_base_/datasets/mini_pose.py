@@ -75,16 +75,3 @@ mini_pose_val_dataloader = dict(
 mini_pose_val_evaluator = dict(
     type='CocoMetric',
     ann_file=mini_pose_data_root + 'annotations/person_keypoints_val.json')
-
-# A short CPU schedule (RTMPose's warm-up is 1000 iterations; its lr 4e-3 is
-# for batch 1024 and diverges here at batch 32).
-mini_pose_max_epochs = 20
-mini_pose_base_lr = 1e-3
-mini_pose_param_scheduler = [
-    dict(type='LinearLR', start_factor=1e-3, by_epoch=False, begin=0,
-         end=50),
-    dict(type='CosineAnnealingLR', eta_min=mini_pose_base_lr * 0.05,
-         begin=mini_pose_max_epochs // 2, end=mini_pose_max_epochs,
-         T_max=mini_pose_max_epochs // 2, by_epoch=True,
-         convert_to_iter_based=True),
-]

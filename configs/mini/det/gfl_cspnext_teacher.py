@@ -8,7 +8,8 @@
 #   python tools/make_mini_data.py             # once: data/mini
 #   python tools/train.py configs/mini/det/gfl_cspnext_teacher.py
 _base_ = [
-    'mmdet::gfl/gfl_r50_fpn_1x_coco.py', '../../_base_/datasets/mini_det.py'
+    'mmdet::gfl/gfl_r50_fpn_1x_coco.py', '../../_base_/datasets/mini_det.py',
+    '../../_base_/schedules/mini_det_adamw_cosine.py'
 ]
 
 norm_cfg = dict(type='BN')  # no SyncBN: CPU, single process
@@ -49,29 +50,13 @@ test_dataloader = dict(_delete_=True, **_base_.mini_det_test_dataloader)
 val_evaluator = dict(_delete_=True, **_base_.mini_det_val_evaluator)
 test_evaluator = dict(_delete_=True, **_base_.mini_det_test_evaluator)
 
-# schedule: short, for 2 CPU cores (as configs/mini/det/rtmdet_teacher.py)
+# schedule: the mini RTMDet's, short, for 2 CPU cores (see
+# configs/_base_/schedules/mini_det_adamw_cosine.py)
 max_epochs = 12
-base_lr = 0.008
+base_lr = _base_.mini_det_base_lr
 train_cfg = dict(max_epochs=max_epochs, val_interval=max_epochs)
-optim_wrapper = dict(
-    _delete_=True,
-    type='OptimWrapper',
-    optimizer=dict(type='AdamW', lr=base_lr, weight_decay=0.05),
-    paramwise_cfg=dict(
-        norm_decay_mult=0, bias_decay_mult=0, bypass_duplicate=True),
-    clip_grad=dict(max_norm=5, norm_type=2))
-param_scheduler = [
-    dict(
-        type='LinearLR', start_factor=1e-3, by_epoch=False, begin=0, end=30),
-    dict(
-        type='CosineAnnealingLR',
-        eta_min=base_lr * 0.05,
-        begin=0,
-        end=max_epochs,
-        T_max=max_epochs,
-        by_epoch=True,
-        convert_to_iter_based=True),
-]
+optim_wrapper = dict(_delete_=True, **_base_.mini_det_optim_wrapper)
+param_scheduler = _base_.mini_det_cosine[max_epochs]
 default_hooks = dict(
     logger=dict(interval=10),
     checkpoint=dict(interval=max_epochs, max_keep_ckpts=1, save_last=True))

@@ -8,7 +8,8 @@
 # kitti_dbinfos. KittiMetric's IoU kernels are numba.cuda ones: on a
 # machine without CUDA run evaluation with NUMBA_ENABLE_CUDASIM=1.
 _base_ = [
-    'mmdet3d::pointpillars/pointpillars_hv_secfpn_8xb6-160e_kitti-3d-3class.py'  # noqa: E501
+    'mmdet3d::pointpillars/pointpillars_hv_secfpn_8xb6-160e_kitti-3d-3class.py',  # noqa: E501
+    '../../_base_/schedules/mini_det3d_cyclic.py'
 ]
 
 point_cloud_range = [0, -20.48, -3, 40.96, 20.48, 1]
@@ -100,22 +101,10 @@ val_evaluator = dict(
     pcd_limit_range=point_cloud_range)
 test_evaluator = val_evaluator
 
-# schedule: mmdet3d's one-cycle shape, shortened for the CPU
-lr = 0.001
+# schedule: mmdet3d's one-cycle shape, shortened for the CPU (see
+# configs/_base_/schedules/mini_det3d_cyclic.py)
+lr = _base_.mini_det3d_lr
 epoch_num = 20
 optim_wrapper = dict(optimizer=dict(lr=lr))
-param_scheduler = [
-    dict(type='CosineAnnealingLR', T_max=epoch_num * 0.4, eta_min=lr * 10,
-         begin=0, end=epoch_num * 0.4, by_epoch=True,
-         convert_to_iter_based=True),
-    dict(type='CosineAnnealingLR', T_max=epoch_num * 0.6,
-         eta_min=lr * 1e-4, begin=epoch_num * 0.4, end=epoch_num,
-         by_epoch=True, convert_to_iter_based=True),
-    dict(type='CosineAnnealingMomentum', T_max=epoch_num * 0.4,
-         eta_min=0.85 / 0.95, begin=0, end=epoch_num * 0.4, by_epoch=True,
-         convert_to_iter_based=True),
-    dict(type='CosineAnnealingMomentum', T_max=epoch_num * 0.6, eta_min=1,
-         begin=epoch_num * 0.4, end=epoch_num, by_epoch=True,
-         convert_to_iter_based=True)
-]
+param_scheduler = _base_.mini_det3d_cyclic[epoch_num]
 train_cfg = dict(by_epoch=True, max_epochs=epoch_num, val_interval=epoch_num)

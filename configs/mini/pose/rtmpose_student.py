@@ -3,6 +3,7 @@
 _base_ = [
     'mmpose::body_2d_keypoint/rtmpose/coco/rtmpose-t_8xb256-420e_coco-256x192.py',  # noqa: E501
     '../../_base_/datasets/mini_pose.py',
+    '../../_base_/schedules/mini_pose_cosine.py',
 ]
 
 codec = {{_base_.mini_pose_codec}}

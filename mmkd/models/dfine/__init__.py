@@ -5,11 +5,11 @@ from .ddf_loss import DDFLoss
 from .detectors import DFineDeformableDETR, DFineDINO
 from .fdr_decoder import (FDRDeformableDetrTransformerDecoder,
                           FDRDinoTransformerDecoder)
-from .fdr_head import (LQE, DFineDeformableDETRHead, DFineDINOHead,
-                       FDRHeadMixin)
+from .fdr_head import DFineDeformableDETRHead, DFineDINOHead, FDRHeadMixin
 from .fdr_utils import (bbox2distance, distance2bbox, distribution_integral,
                         segment_sum, two_bin_targets, weighting_function)
 from .fgl_loss import FGLLoss
+from .lqe import LQE
 from .per_layer_loss import (DFineDeformableDETRHeadPerLayer,
                              DFineDINOHeadPerLayer, PerLayerLossMixin)
 from .union_matching import (union_set_matching, union_set_matching_batch,

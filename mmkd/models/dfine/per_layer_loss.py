@@ -1,10 +1,10 @@
 """Per-layer reference of the D-FINE heads' layer-batched losses.
 
-:class:`~mmkd.models.dfine.FDRHeadMixin` computes the FDR / GO-LSD losses
-of all decoder layers (and of :math:`b^0`) at once. The heads here compute
-the same losses, keys and gradients with one loop iteration per layer (the
-loss code before it was batched). They are kept as the reference of the
-equality test in ``tests/test_dfine.py`` and of
+:class:`~mmkd.models.dfine.layer_losses.LayerLossMixin` computes the
+FDR / GO-LSD losses of all decoder layers (and of :math:`b^0`) at once. The
+heads here compute the same losses, keys and gradients with one loop
+iteration per layer (the loss code before it was batched). They are kept
+as the reference of the equality test in ``tests/test_dfine.py`` and of
 ``benchmarks/dfine_overhead.py --per-layer``, not for training.
 """
 from typing import Dict, List, Optional, Tuple
@@ -89,7 +89,7 @@ class PerLayerLossMixin:
         batch_img_metas: List[dict],
     ) -> Tuple[Dict[str, Tensor], Optional[Tuple[float, float]]]:
         """The losses of one decoder layer at a time, as
-        :meth:`~mmkd.models.dfine.FDRHeadMixin._fdr_matching_losses`'s.
+        :meth:`~.layer_losses.LayerLossMixin._fdr_matching_losses`'s.
 
         Returns:
             tuple: the loss dict and the DDF count weights
