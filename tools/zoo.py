@@ -123,6 +123,22 @@ FAMILIES: Dict[str, dict] = {
     # BatchNorm (rtmdet_teacher_24e_gn.py), whose maps pass the teacher
     # check on the students' 80 images; seed 2 (seed 0 trained to 0.298
     # mAP only). The plain students are det_pkd's.
+    'det_pkd_gn': dict(
+        method='PKD',
+        title='PKD on RTMDet neck outputs, GroupNorm teacher (COCO bbox mAP)',
+        teacher='configs/zoo/rtmdet_teacher_24e_gn.py',
+        student='configs/zoo/rtmdet_student_quarter.py',
+        distilled='configs/zoo/rtmdet_student_quarter_pkd_gn.py',
+        metric='coco/bbox_mAP', teacher_seed=2,
+        student_runs='det_pkd/student'),
+    'det_mgd_gn': dict(
+        method='MGD',
+        title='MGD on RTMDet neck outputs, GroupNorm teacher (COCO bbox mAP)',
+        teacher='configs/zoo/rtmdet_teacher_24e_gn.py',
+        student='configs/zoo/rtmdet_student_quarter.py',
+        distilled='configs/zoo/rtmdet_student_quarter_mgd_gn.py',
+        metric='coco/bbox_mAP', shares='det_pkd_gn', teacher_seed=2,
+        student_runs='det_pkd/student'),
     'det_fgd_gn': dict(
         method='FGD',
         title='FGD on RTMDet neck outputs, GroupNorm teacher (COCO bbox mAP)',
