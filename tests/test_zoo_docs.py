@@ -84,6 +84,24 @@ def test_summary_rows_and_verdicts():
     assert lines[4].endswith('| no |')
 
 
+def test_summary_names_each_distilled_row_of_a_family():
+    """A family with a variant (``--cfg-options``) gets a summary row per
+    distilled row, each named by its options."""
+    entry = _entry()
+    options = {f'distill.losses.pkd_fpn{i}.loss_weight': 10.0
+               for i in range(3)}
+    entry['distilled'].append(dict(
+        entry['distilled'][0], name='student + PKD (...)', options=options,
+        values=[0.40, 0.45, 0.35]))
+    lines = zoo_docs.render_summary(dict(x=entry)).split('\n')
+    assert len(lines) == 4
+    assert lines[2].startswith('| `x` (PKD, X, as configured) | bbox mAP | '
+                               '0.250 | 0.280 | +0.030')
+    # diffs 0.20, 0.15, 0.10: mean 0.15, SE 0.029, t 5.2
+    assert lines[3] == ('| `x` (PKD, X, every loss_weight 10.0) | bbox mAP | '
+                        '0.250 | 0.400 | +0.150 +- 0.029 (5.2) | yes |')
+
+
 def _result(path, value, seed, iter_time=0.5, minutes=1.0, options=None,
             key='coco/bbox_mAP'):
     path.mkdir(parents=True)

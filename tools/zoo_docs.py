@@ -152,6 +152,16 @@ def _options_name(options: dict) -> str:
     return ', '.join(f'{k}={v}' for k, v in sorted(short.items()))
 
 
+def _short_options(options: dict) -> str:
+    """``_options_name``, one ``key=value`` for a key set alike on every
+    loss: ``every loss_weight 10.0``."""
+    last = {(k.split('.')[-1], v) for k, v in options.items()}
+    if len(options) > 1 and len(last) == 1:
+        key, value = last.pop()
+        return f'every {key} {value}'
+    return _options_name(options)
+
+
 def read_runs(families: Dict[str, dict], name: str,
               work_dir: str) -> Optional[dict]:
     """Family ``name``'s record entry from its runs under ``work_dir``: every
@@ -329,16 +339,20 @@ def render_table(name: str, entry: dict) -> str:
 
 
 def render_summary(record: Dict[str, dict]) -> str:
-    """One row per family: its first distilled row against the plain one."""
+    """One row per family and distilled row against the plain one; a
+    family with several distilled rows names each row's options."""
     lines = [
         '| family | metric | student | distilled | paired diff +- SE (t) '
         '| gain > 2 SE |', '| --- | --- | ---: | ---: | ---: | --- |'
     ]
-    for name, entry in record.items():
+    for name, entry, row in ((n, e, r) for n, e in record.items()
+                             for r in e['distilled']):
         label, digits = metric_format(entry['metric'])
-        row = entry['distilled'][0]
         stats = row_stats(entry, row)
         words = entry.get('label')
+        if len(entry['distilled']) > 1:
+            words = ', '.join(filter(None, (words, _short_options(
+                row.get('options', {})) or 'as configured')))
         lines.append(
             f'| `{name}`' + (f' ({words})' if words else '') + f' | {label} '
             f'| {statistics.mean(entry["plain"]["values"]):.{digits}f} '
