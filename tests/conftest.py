@@ -16,6 +16,18 @@ def mini_data(tmp_path_factory):
     yield root
 
 
+@pytest.fixture(autouse=True)
+def keep_data_root():
+    """``tools/zoo.py``'s main sets $MMKD_DATA_ROOT for the process: put it
+    back after each test so that later tests find their data."""
+    saved = os.environ.get('MMKD_DATA_ROOT')
+    yield
+    if saved is None:
+        os.environ.pop('MMKD_DATA_ROOT', None)
+    else:
+        os.environ['MMKD_DATA_ROOT'] = saved
+
+
 @pytest.fixture(autouse=True, scope='session')
 def one_logger_per_runner():
     """mmengine names a runner's logger and message hub after the second it

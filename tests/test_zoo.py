@@ -1,6 +1,7 @@
 """tools/zoo.py: the paired statistics, and the table built from runs that
 were done before (each run's ``zoo_result.json``), so that a zoo can be
 stopped and continued without training anything twice."""
+import copy
 import json
 import math
 import os.path as osp
@@ -124,6 +125,32 @@ def test_dfine_families_differ_only_in_the_dfine_head(family):
             type='mmkd.DDFLoss', temperature=5.0, loss_weight=1.5)
         assert plain.model.bbox_head.union_matching is True
         assert distilled.model.bbox_head.union_matching is True
+
+
+@pytest.mark.parametrize('family', ['cls_pskd', 'cls_uskd', 'cls_byot',
+                                    'seg_dsd'])
+def test_self_distillation_families_add_only_the_recipe(family):
+    """PS-KD, USKD, BYOT and DSD rows (no teacher): the self-distilled
+    config is the plain one plus ``distill`` (self_distill, no teacher),
+    the same model, data and schedule; BYOT also weights the head's own
+    cross entropy 1 - alpha, as the official code does."""
+    from mmkd.models.teacher import load_config
+    spec = zoo.FAMILIES[family]
+    assert spec['teacher'] is None
+    plain, distilled = (load_config(osp.join(REPO, spec[k]), 'train')
+                        for k in ('student', 'distilled'))
+    for key in ('train_cfg', 'param_scheduler', 'optim_wrapper',
+                'train_dataloader', 'val_dataloader', 'randomness'):
+        assert plain.get(key) == distilled.get(key), key
+    assert 'distill' not in plain and distilled.distill.self_distill
+    assert distilled.distill.get('teacher') is None
+    assert distilled.distill.losses
+    model = copy.deepcopy(distilled.model)
+    if family == 'cls_byot':
+        assert model.head.loss.loss_weight == 0.9
+        model.head.loss.loss_weight = plain.model.head.loss.get(
+            'loss_weight', 1.0)
+    assert model == plain.model
 
 
 def test_self_distillation_table_has_no_teacher(tmp_path):

@@ -80,6 +80,14 @@ FAMILIES: Dict[str, dict] = {
         student='configs/zoo/gfl_student_quarter.py',
         distilled='configs/zoo/gfl_student_quarter_ld.py',
         metric='coco/bbox_mAP'),
+    'det_ld_gn': dict(
+        method='LD',
+        title='LD on GFL box distributions, GroupNorm teacher '
+        '(COCO bbox mAP)',
+        teacher='configs/zoo/gfl_teacher_24e_gn.py',
+        student='configs/zoo/gfl_student_quarter.py',
+        distilled='configs/zoo/gfl_student_quarter_ld_gn.py',
+        metric='coco/bbox_mAP', student_runs='det_ld/student'),
     'det_fgd': dict(
         method='FGD',
         title='FGD on RTMDet neck outputs (COCO bbox mAP)',
@@ -176,6 +184,25 @@ FAMILIES: Dict[str, dict] = {
         student='configs/zoo/resnet18_cifar_student_quarter.py',
         distilled='configs/zoo/resnet18_cifar_student_quarter_dkd.py',
         metric='accuracy/top1', data='cls', shares='cls_kd'),
+    # self-distillation: no teacher; the plain runs are cls_kd's students
+    **{f'cls_{key}': dict(
+        method=method,
+        title=f'{method} self-distillation of the CIFAR ResNet-18, '
+        'no teacher, mmpretrain (top-1 %)',
+        teacher=None,
+        student='configs/zoo/resnet18_cifar_student_quarter.py',
+        distilled=f'configs/zoo/resnet18_cifar_student_quarter_{key}.py',
+        names=('student', f'student + {method}'),
+        student_runs='cls_kd/student', metric='accuracy/top1', data='cls')
+       for key, method in (('pskd', 'PS-KD'), ('uskd', 'USKD'),
+                           ('byot', 'BYOT'))},
+    'seg_dsd': dict(
+        method='DSD',
+        title='Dual self-distillation of the mini UNet, no teacher (mIoU)',
+        teacher=None,
+        student='configs/zoo/unet_student.py',
+        distilled='configs/zoo/unet_student_dsd.py',
+        names=('UNet', 'UNet + DSD'), metric='mIoU'),
     'det3d_pointdistiller': dict(
         method='PointDistiller',
         title='PointDistiller on PointPillars pillar features, mmdet3d '

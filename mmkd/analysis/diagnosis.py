@@ -40,6 +40,8 @@ class LossDiagnosis:
             equal.
         log_key: The logged name, when not ``distill.loss_<name>``
             (self-distillation terms of a model's own loss dict).
+        self_distill: A term of a self-distillation DistillModel (its
+            targets are the student's own records).
     """
     name: str
     type: str
@@ -61,6 +63,7 @@ class LossDiagnosis:
     student_grad_path: bool = True
     identical: bool = False
     log_key: Optional[str] = None
+    self_distill: bool = False
 
     @property
     def key(self) -> str:

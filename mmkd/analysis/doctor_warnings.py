@@ -79,6 +79,11 @@ def _loss_warnings(d: 'LossDiagnosis', diagnosis: 'Diagnosis'
                    'self-distillation term starts at ~0 when they start '
                    'alike, e.g. zero-initialised refinement branches, and '
                    'grows as they diverge)')
+        elif d.self_distill:
+            why = ("the student's own targets still agree with it or are "
+                   'not there yet (e.g. PS-KD before a sample\'s first '
+                   'visit: its memory holds the label); a self-distillation '
+                   'term can start at ~0 and grow')
         elif d.identical:
             why = ("the student's and the teacher's tensors are identical "
                    '(is the teacher the student, with the same weights?)')
@@ -90,7 +95,8 @@ def _loss_warnings(d: 'LossDiagnosis', diagnosis: 'Diagnosis'
             why = 'the student already matches the teacher there'
         out.append(f'{key} is {d.value:.3g} at the start '
                    f'({format_number(d.task_ratio)} of the task loss): '
-                   f'{why}. It teaches nothing.')
+                   f'{why}. It teaches nothing'
+                   f'{" yet" if d.log_key or d.self_distill else ""}.')
     elif d.grad_ratio == float('inf'):
         out.append(
             f'{key}: the task loss gives the {d.shared} student parameter '

@@ -67,7 +67,8 @@ def diagnose(model: DistillModel, data_batch: Any,
         The :class:`Diagnosis`. The model's state is unchanged afterwards
         (see the module docstring).
     """
-    if not model.is_setup or model.teacher is None:
+    if not model.is_setup or (model.teacher is None
+                              and not model.self_distill):
         raise RuntimeError('diagnose() needs a set-up DistillModel (call '
                            'DistillModel.setup or train with DistillRunner).')
     saved = SavedState(model)
@@ -84,10 +85,10 @@ def diagnose(model: DistillModel, data_batch: Any,
 
 def _diagnose(model: DistillModel, data_batch: Any) -> Diagnosis:
     teacher = model.teacher
-    teacher_training = [n or '(root)' for n, m in teacher.named_modules()
-                        if m.training]
-    teacher_trainable = [n for n, p in teacher.named_parameters()
-                         if p.requires_grad]
+    teacher_training = [] if teacher is None else [  # self-distillation
+        n or '(root)' for n, m in teacher.named_modules() if m.training]
+    teacher_trainable = [] if teacher is None else [
+        n for n, p in teacher.named_parameters() if p.requires_grad]
     active = model.active_losses()
     inactive = [n for n in model.loss_cfgs if n not in active]
     # copies: the preprocessor's batch augmentations, the connectors' BN and
@@ -96,7 +97,7 @@ def _diagnose(model: DistillModel, data_batch: Any) -> Diagnosis:
     loss_modules = copy.deepcopy(model.distill_losses)
     teacher_data = model._teacher_data(data_batch)
     data = copy.deepcopy(model.module.data_preprocessor)(data_batch, True)
-    if active:
+    if active and model.teacher is not None:
         teacher_data = teacher_data or dict(
             data, inputs=_copy_inputs(data['inputs']))
         model._run_teacher(teacher_data['inputs'],
@@ -145,7 +146,8 @@ def _diagnose(model: DistillModel, data_batch: Any) -> Diagnosis:
             teacher_spec=str(model.teacher_specs[name]),
             student=tensor_stats(raw), teacher=tensor_stats(t_out),
             connector=tensor_stats(student) if name in connectors else None,
-            student_grad_path=requires_grad(raw), identical=identical))
+            student_grad_path=requires_grad(raw), identical=identical,
+            self_distill=model.self_distill))
     return Diagnosis(task_loss=task_value, task_grad_norm=task_norm,
                      losses=results, inactive=inactive,
                      teacher_training=teacher_training,

@@ -1,3 +1,4 @@
+from .atomic_checkpoint import AtomicCheckpointHook, CheckpointWriteError
 from .distill_checkpoint_hook import DistillCheckpointHook
 from .distill_runner import DistillRunner
 from .kd_doctor_hook import KDDoctorHook
@@ -6,11 +7,14 @@ from .rng_state_hook import RNGStateHook
 from .validate_teacher_hook import ValidateTeacherHook
 from .weights_only_checkpoint_hook import WeightsOnlyCheckpointHook
 from .weight_schedules import (ConstantWeight, DistillWeightHook,
-                               LinearDecayWeight, StopDistillAtEpoch)
+                               LinearDecayWeight, LinearRampWeight,
+                               StopDistillAtEpoch)
 
 __all__ = [
     'DistillRunner', 'DistillCheckpointHook', 'DistillWeightHook',
-    'ConstantWeight', 'LinearDecayWeight', 'StopDistillAtEpoch',
+    'ConstantWeight', 'LinearDecayWeight', 'LinearRampWeight',
+    'StopDistillAtEpoch',
     'WeightsOnlyCheckpointHook', 'RNGStateHook', 'NonFiniteGradHook',
-    'NonFiniteGradError', 'KDDoctorHook', 'ValidateTeacherHook'
+    'NonFiniteGradError', 'KDDoctorHook', 'ValidateTeacherHook',
+    'AtomicCheckpointHook', 'CheckpointWriteError'
 ]

@@ -13,14 +13,15 @@ class DistillCheckpointHook(Hook):
 
     def before_save_checkpoint(self, runner, checkpoint: dict) -> None:
         model = runner.model
-        if getattr(model, 'is_setup', False) and model.teacher is not None:
+        if getattr(model, 'is_setup', False) and model.loss_cfgs:
             checkpoint['distill_state'] = model.distill_modules.state_dict()
             checkpoint['distill_factors'] = dict(model.loss_factors)
 
     def after_load_checkpoint(self, runner, checkpoint: dict) -> None:
         model = runner.model
         state = checkpoint.get('distill_state')
-        if state is None or getattr(model, 'teacher', None) is None:
+        if (state is None or not getattr(model, 'loss_cfgs', None)
+                or not model.is_setup):
             return
         model.distill_modules.load_state_dict(state, strict=True)
         model.loss_factors.update(checkpoint.get('distill_factors', {}))

@@ -1,5 +1,6 @@
 """A Runner that wraps ``cfg.model`` for distillation when ``distill`` is in
 the config, and builds the teacher only when training starts."""
+import copy
 import os
 import os.path as osp
 import random
@@ -15,18 +16,23 @@ from mmengine.model import (MMDistributedDataParallel, convert_sync_batchnorm,
                             is_model_wrapper, revert_sync_batchnorm)
 from mmengine.optim import OptimWrapper, OptimWrapperDict
 from mmengine.runner import Runner, find_latest_checkpoint
+from torch.utils.data import DataLoader
 
 from mmkd.models.distill_model import DistillLossError, DistillModel
 from mmkd.models.loss_builder import mmkd_cfg
 from mmkd.registry import HOOKS, MODEL_WRAPPERS, RUNNERS
+from mmkd.utils.safe_load import check_checkpoint_file
 from mmkd.utils.scope_hook import route_distill_configs
 from mmkd.utils.spconv_cpu import allow_spconv_on_cpu
+from .atomic_checkpoint import (CheckpointWriteError, atomic_backend_args,
+                                use_atomic_checkpoint_hooks)
 from .distill_checkpoint_hook import DistillCheckpointHook
 from .distributed import (DistillDDPModule, has_sync_bn, init_cpu_dist,
                           unreached_params)
 from .kd_doctor_hook import KDDoctorHook
 from .nonfinite_grad_hook import NonFiniteGradHook
 from .rng_state_hook import RNGStateHook
+from .sample_seeds import seed_samples
 from .validate_teacher_hook import ValidateTeacherHook
 from .weights_only_checkpoint_hook import WeightsOnlyCheckpointHook
 
@@ -62,6 +68,15 @@ class DistillRunner(Runner):
     - A NaN/Inf distillation loss stops training after saving the state
       from before that iteration as ``last_good_iter_<n>.pth`` in the work
       dir (nothing when the weights themselves are no longer finite).
+    - Checkpoints and ``last_checkpoint`` are written atomically, the
+      outdated checkpoint removed only after the new one is in place, a
+      full disk stops the run naming the path and the free space
+      (:mod:`mmkd.engine.atomic_checkpoint`); a truncated or corrupted
+      ``load_from``/resume checkpoint is refused before it is loaded.
+    - Data loader workers seed every sample from (seed, rank, epoch,
+      position), so ``--resume`` is exact with ``num_workers > 0`` too
+      (:mod:`mmkd.engine.sample_seeds`; ``sample_seeds=False`` in a
+      dataloader config turns it off).
     """
 
     def __init__(self, *args, **kwargs) -> None:
@@ -82,6 +97,50 @@ class DistillRunner(Runner):
                     **(diagnose if isinstance(diagnose, dict) else {})))
             if distill.get('validate_teacher', False):
                 self.register_hook(ValidateTeacherHook())
+
+    def register_hook(self, hook, priority=None) -> None:
+        """mmengine's; a plain ``CheckpointHook`` becomes an
+        :class:`AtomicCheckpointHook`."""
+        super().register_hook(hook, priority)
+        use_atomic_checkpoint_hooks(self._hooks)
+
+    def save_checkpoint(self, out_dir: str, filename: str,
+                        file_client_args: Optional[dict] = None,
+                        save_optimizer: bool = True,
+                        save_param_scheduler: bool = True,
+                        meta: Optional[dict] = None, by_epoch: bool = True,
+                        backend_args: Optional[dict] = None) -> None:
+        """mmengine's, written atomically into a local folder."""
+        try:
+            super().save_checkpoint(
+                out_dir, filename, file_client_args, save_optimizer,
+                save_param_scheduler, meta, by_epoch,
+                atomic_backend_args(out_dir, backend_args, file_client_args))
+        except CheckpointWriteError as e:
+            self.logger.error(str(e))
+            raise
+
+    @staticmethod
+    def build_dataloader(dataloader: Union[DataLoader, Dict],
+                         seed: Optional[int] = None,
+                         diff_rank_seed: bool = False) -> DataLoader:
+        """mmengine's; then, unless the config says ``sample_seeds=False``,
+        the workers seed every sample from its key (:func:`seed_samples`)."""
+        keyed = True
+        if isinstance(dataloader, dict) and 'sample_seeds' in dataloader:
+            dataloader = copy.copy(dataloader)
+            keyed = dataloader.pop('sample_seeds')
+        loader = Runner.build_dataloader(dataloader, seed, diff_rank_seed)
+        return seed_samples(loader, seed) if keyed else loader
+
+    def load_checkpoint(self, filename: str, *args, **kwargs) -> dict:
+        """mmengine's, after refusing a local file that cannot be a
+        complete checkpoint (truncated, corrupted, not a torch file)."""
+        if isinstance(filename, str) and '://' not in filename \
+                and osp.isfile(filename):
+            check_checkpoint_file(
+                filename, 'resume' if self._resume else 'load_from')
+        return super().load_checkpoint(filename, *args, **kwargs)
 
     def build_model(self, model: Union[nn.Module, Dict]) -> nn.Module:
         distill = self.cfg.get('distill')
@@ -173,7 +232,10 @@ class DistillRunner(Runner):
         model = self.model
         if isinstance(model, DistillModel) and not model.is_setup:
             self._train_loop = self.build_train_loop(self._train_loop)
-            self.logger.info('mmkd: building the teacher and probing shapes')
+            self.logger.info(
+                'mmkd: probing shapes (self-distillation, no teacher)'
+                if model.self_distill else
+                'mmkd: building the teacher and probing shapes')
             try:
                 model.setup(self._probe_batch())
             except DistillLossError as e:
@@ -268,7 +330,8 @@ class DistillRunner(Runner):
                 else None
             lines.append(
                 f'  distill.loss_{name}: {type(model.distill_losses[name]).__name__}'  # noqa: E501
-                f' student {model.student_specs[name]} -> teacher '
+                f' student {model.student_specs[name]} -> '
+                f'{"its own " if model.self_distill else "teacher "}'
                 f'{model.teacher_specs[name]}'
                 f'{f", connector {type(connector).__name__}" if connector else ""}')  # noqa: E501
         return '\n'.join(lines)

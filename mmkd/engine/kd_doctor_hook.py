@@ -43,12 +43,13 @@ class KDDoctorHook(Hook):
 
     def before_train(self, runner) -> None:
         model = runner.model
-        if not isinstance(model, DistillModel) or model.teacher is None:
+        if not isinstance(model, DistillModel) or (
+                model.teacher is None and not model.self_distill):
             return
         try:
             diagnosis = diagnose(model, runner._probe_batch())
             scanned = ''
-            if self.scan_samples > 0:
+            if self.scan_samples > 0 and model.teacher is not None:
                 batches = runner._probe_batches(self.scan_samples)
                 try:
                     diagnosis = with_scan(diagnosis,

@@ -79,6 +79,15 @@ class LinearDecayWeight(DistillWeightHook):
 
 
 @HOOKS.register_module()
+class LinearRampWeight(DistillWeightHook):
+    """PS-KD's ramp: ``(step + 1) / max_steps`` (0-based epoch by default),
+    from ``1 / max_steps`` in the first epoch to 1 in the last; never 0."""
+
+    def factor(self, step: int, max_steps: int) -> float:
+        return (step + 1) / max_steps
+
+
+@HOOKS.register_module()
 class StopDistillAtEpoch(DistillWeightHook):
     """Factor 1 before ``stop_epoch`` (0-based), 0 from then on: the teacher
     is no longer run once all its losses are stopped."""

@@ -47,6 +47,14 @@ def _fp32(x: Any) -> Any:
     return x
 
 
+def _detach(x: Any) -> Any:
+    if isinstance(x, Tensor):
+        return x.detach()
+    if isinstance(x, (list, tuple)):
+        return type(x)(_detach(v) for v in x)
+    return x
+
+
 def _copy_inputs(inputs: Any) -> Any:
     """The batch for the teacher. An image tensor is shared (no copy); the
     tensors of dict inputs (point clouds, voxels) are copied, because
@@ -116,6 +124,13 @@ class DistillModel(BaseModel):
             frozen and which stay in eval mode.
         student_init (dict, optional): ``dict(checkpoint=..., prefixes=[...])``
             loads these parts of the student after ``init_weights``.
+        self_distill (bool): Self-distillation: no teacher is built (leave
+            ``teacher`` None); each loss's ``teacher`` spec names a module
+            of the student itself, recorded in the same forward and
+            detached (the target), or is None (the loss gets None). The
+            recipe's own modules (exits, heads, memories) are connectors
+            or loss modules: saved under ``distill_state``, never in the
+            student's keys.
     """
     # Set by DistillRunner in distributed training (mmkd.engine.distributed):
     # the DDP wrapper of the trainable parts, not a submodule, and the
@@ -130,6 +145,7 @@ class DistillModel(BaseModel):
                  student_gt_loss: bool = True,
                  freeze: Sequence[str] = (),
                  student_init: Optional[dict] = None,
+                 self_distill: bool = False,
                  data_preprocessor: Optional[dict] = None,
                  init_cfg: Optional[dict] = None) -> None:
         if isinstance(student, dict):
@@ -144,6 +160,16 @@ class DistillModel(BaseModel):
                              f"'bf16' or 'fp16', got {autocast!r}.")
         self.student_gt_loss = student_gt_loss
         self.student_init = student_init
+        self.self_distill = self_distill
+        if self_distill and teacher is not None:
+            raise ValueError('distill.self_distill=True takes no teacher: '
+                             'remove distill.teacher (or set it to None).')
+        if losses and teacher is None and not self_distill:
+            raise ValueError(
+                'distill.losses are given but distill.teacher is not: set '
+                'teacher=dict(config=..., checkpoint=...), or '
+                'self_distill=True for losses on the student itself.')
+        self._built = False
         self.teacher: Optional[nn.Module] = None
         self.connectors = nn.ModuleDict()
         self.distill_losses = nn.ModuleDict()
@@ -154,10 +180,16 @@ class DistillModel(BaseModel):
         self.student_specs = {
             n: RecordSpec.parse(c['student']) for n, c in self.loss_cfgs.items()}
         self.teacher_specs = {
-            n: RecordSpec.parse(c['teacher']) for n, c in self.loss_cfgs.items()}
+            n: None if c['teacher'] is None else RecordSpec.parse(c['teacher'])
+            for n, c in self.loss_cfgs.items()}
+        own_targets = [s for s in self.teacher_specs.values()
+                       if s is not None] if self_distill else []
         self.student_recorder = ModuleRecorder(
-            self.module, list(self.student_specs.values()), 'student')
-        self.teacher_recorder: Optional[ModuleRecorder] = None
+            self.module, list(self.student_specs.values()) + own_targets,
+            'student')
+        # self-distillation: the student's recorder records the targets too
+        self.teacher_recorder: Optional[ModuleRecorder] = (
+            self.student_recorder if self_distill else None)
         # what differs in the teacher's data_preprocessor (set up in setup)
         self.teacher_preprocessing: List[str] = []
 
@@ -175,13 +207,16 @@ class DistillModel(BaseModel):
 
     @property
     def is_setup(self) -> bool:
-        return self.teacher is not None or not self.loss_cfgs
+        return self._built or not self.loss_cfgs
 
     def setup(self, data_batch: Any) -> None:
         """Build the teacher, probe shapes on ``data_batch`` and build the
         connectors and losses. Every configuration error surfaces here,
         before the first training iteration."""
         if self.is_setup:
+            return
+        if self.self_distill:
+            self._setup_losses(data_batch)
             return
         cfg = self.teacher_cfg
         if not isinstance(cfg, dict) or cfg.get('config') is None:
@@ -206,24 +241,31 @@ class DistillModel(BaseModel):
             " differ from the student's)" if self.teacher_preprocessing else
             "mmkd: the teacher gets the student's preprocessed batch (same "
             'data_preprocessor settings)', logger='current')
+        self._setup_losses(data_batch)
+
+    def _setup_losses(self, data_batch: Any) -> None:
+        """Probe the records on ``data_batch``, build the connectors and
+        losses, and try every loss once."""
+        device = next(self.module.parameters()).device
         teacher_data = self._teacher_data(data_batch)
         data = self.module.data_preprocessor(data_batch, True)
         teacher_data = teacher_data or dict(
             data, inputs=_copy_inputs(data['inputs']))
         buffers = {k: v.clone() for k, v in self.module.named_buffers()}
         with torch.no_grad():
-            self._run_teacher(teacher_data['inputs'],
-                              teacher_data['data_samples'], probe=True)
+            if self.teacher is not None:
+                self._run_teacher(teacher_data['inputs'],
+                                  teacher_data['data_samples'], probe=True)
             self._run_student(data['inputs'], data['data_samples'])
         for name, value in self.module.named_buffers():
             value.copy_(buffers[name])  # the probe must not move BN stats
 
         for name, loss_cfg in self.loss_cfgs.items():
             student = self.student_recorder.get(self.student_specs[name])
-            teacher_out = recorder.get(self.teacher_specs[name])
-            self._build_loss(name, loss_cfg, student, teacher_out)
+            self._build_loss(name, loss_cfg, student, self._target(name))
         self.connectors.to(device)
         self.distill_losses.to(device)
+        self._built = True
         # One trial of every loss on the probe batch: shape errors show now.
         with torch.no_grad():
             self._distill_losses(data['data_samples'])
@@ -237,10 +279,12 @@ class DistillModel(BaseModel):
         if 'data_samples' in inspect.signature(loss.forward).parameters:
             self.wants_data_samples.add(name)
         if hasattr(loss, 'init_from_teacher') and isinstance(
-                t_spec, RecordSpec):
+                t_spec, RecordSpec) and self.teacher is not None:
             # e.g. OFDLoss: its margin from the recorded teacher BN layer
             loss.init_from_teacher(
                 find_module(self.teacher, t_spec.path, 'teacher'))
+        if self.self_distill and hasattr(loss, 'check_student'):
+            loss.check_student(self.module)  # e.g. PS-KD: a plain CE head
         connector = build_connector(name, cfg['connector'], loss, student,
                                     teacher, s_spec, t_spec)
         if connector is not None:
@@ -329,7 +373,7 @@ class DistillModel(BaseModel):
         the teacher's map size; the teacher in fp32."""
         connectors = self.connectors if connectors is None else connectors
         student = self.student_recorder.get(self.student_specs[name])
-        teacher = _fp32(self.teacher_recorder.get(self.teacher_specs[name]))
+        teacher = self._target(name)
         raw = student
         if name in connectors:
             student = connectors[name](student)
@@ -337,6 +381,16 @@ class DistillModel(BaseModel):
                 and student.dim() == 4 and teacher.dim() == 4):
             student = resize_like(student, teacher.shape[-2:])
         return raw, student, teacher
+
+    def _target(self, name: str) -> Any:
+        """The teacher side of loss ``name`` from the last forward: the
+        teacher's record in fp32, or in self-distillation the student's own
+        record detached (None without a ``teacher`` spec)."""
+        spec = self.teacher_specs[name]
+        if spec is None:
+            return None
+        record = _fp32(self.teacher_recorder.get(spec))
+        return _detach(record) if self.self_distill else record
 
     def _check_finite(self, losses: Dict[str, Tensor],
                       inputs: Dict[str, tuple]) -> None:
@@ -376,7 +430,8 @@ class DistillModel(BaseModel):
         it differs from the student's; None when they are alike or the
         teacher does not run this step. Call it before the student's
         preprocessor, which may set metainfo in the shared data samples."""
-        if not self.teacher_preprocessing or not self.active_losses():
+        if (self.teacher is None or not self.teacher_preprocessing
+                or not self.active_losses()):
             return None
         if isinstance(data, dict) and 'data_samples' in data:
             data = dict(data, data_samples=copy.deepcopy(data['data_samples']))
@@ -404,7 +459,7 @@ class DistillModel(BaseModel):
         buffers = self._trained_buffers()
         saved = [b.clone() for b in buffers]
         try:
-            if active:
+            if active and self.teacher is not None:
                 teacher_data = teacher_data or dict(
                     inputs=_copy_inputs(inputs), data_samples=data_samples)
                 self._run_teacher(teacher_data['inputs'],
@@ -424,9 +479,14 @@ class DistillModel(BaseModel):
 
     def _trained_buffers(self) -> List[Tensor]:
         """Buffers a training forward may change (BatchNorm statistics of
-        the student and the connectors); the teacher's never change."""
+        the student and the connectors); the teacher's never change.
+        Modules with ``rollback = False`` (PS-KD's memory of predictions,
+        N x C: too large to copy every step; it never stores a non-finite
+        row) are left out."""
         return [b for part in (self.module, self.connectors,
-                               self.distill_losses) for b in part.buffers()]
+                               self.distill_losses)
+                for m in part.modules() if getattr(m, 'rollback', True)
+                for b in m.buffers(recurse=False)]
 
     def train_step(self, data: Union[dict, tuple, list],
                    optim_wrapper: OptimWrapper) -> Dict[str, Tensor]:

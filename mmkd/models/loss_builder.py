@@ -49,20 +49,19 @@ def accepted_args(cls: type) -> Optional[List[str]]:
 def check_loss_cfgs(losses: Dict[str, dict],
                     has_teacher: bool) -> Dict[str, dict]:
     """``losses`` checked (required keys, arguments the loss takes), each
-    with ``connector='auto'`` unless given.
+    with ``connector='auto'`` unless given. Without a teacher
+    (self-distillation) a loss's ``teacher`` spec is optional: it names a
+    module of the student itself, or None.
 
     Raises:
-        ValueError: losses without a teacher.
         KeyError: a missing key or an unknown loss type.
         TypeError: an argument the loss does not take.
     """
-    if losses and not has_teacher:
-        raise ValueError('distill.losses are given but distill.teacher is '
-                         'not: set teacher=dict(config=..., '
-                         'checkpoint=...).')
-    checked = {}
+    checked: Dict[str, dict] = {}
     for name, cfg in losses.items():
         cfg = dict(cfg)
+        if not has_teacher:
+            cfg.setdefault('teacher', None)
         for key in ('type', 'student', 'teacher'):
             if key not in cfg:
                 raise KeyError(f'distill.losses.{name} needs {key!r}.')
@@ -110,7 +109,9 @@ def build_connector(name: str, connector: Any, loss_module: nn.Module,
     ``'auto'`` maps the student's channels to the teacher's where the
     feature maps differ, unless the loss takes both channel counts itself
     or is ``channel_agnostic``; a config gets the channel arguments it
-    takes from the records.
+    takes from the records (of a spec group: from its first record) and
+    a ``num_classes`` it takes from the last record of a teacher spec
+    group ``(feature, ..., logits)``, e.g. BYOT's exits.
 
     Raises:
         ValueError: no automatic connector fits, or one would map class
@@ -146,15 +147,17 @@ def build_connector(name: str, connector: Any, loss_module: nn.Module,
     if connector is None:
         return None
     connector = dict(connector)
-    if is_map:
+    type_ = mmkd_cfg(connector)['type']
+    cls = MODELS.get(type_) if isinstance(type_, str) else type_
+    takes = accepted_args(cls) if isinstance(cls, type) else None
+    s_map = student[0] if isinstance(student_spec, SpecGroup) else student
+    t_map = teacher[0] if isinstance(teacher_spec, SpecGroup) else teacher
+    if isinstance(s_map, Tensor) and isinstance(t_map, Tensor):
         channel_dim = 1 if connector.get('type') != 'LinearConnector' else -1
-        s_c = int(student.shape[channel_dim])
-        t_c = int(teacher.shape[channel_dim])
+        s_c = int(s_map.shape[channel_dim])
+        t_c = int(t_map.shape[channel_dim])
         # the channel arguments the connector takes (MMRazor's use
         # in_channel/out_channel or student_/teacher_channels)
-        type_ = mmkd_cfg(connector)['type']
-        cls = MODELS.get(type_) if isinstance(type_, str) else type_
-        takes = accepted_args(cls) if isinstance(cls, type) else None
         for arg, value in (('in_channels', s_c), ('out_channels', t_c),
                            ('in_channel', s_c), ('out_channel', t_c),
                            ('student_channels', s_c),
@@ -162,4 +165,7 @@ def build_connector(name: str, connector: Any, loss_module: nn.Module,
             if arg in (takes if takes is not None else
                        ('in_channels', 'out_channels')):
                 connector.setdefault(arg, value)
+    logits = teacher[-1] if isinstance(teacher_spec, SpecGroup) else None
+    if isinstance(logits, Tensor) and 'num_classes' in (takes or ()):
+        connector.setdefault('num_classes', int(logits.shape[-1]))
     return MODELS.build(mmkd_cfg(connector))

@@ -9,11 +9,14 @@ own config and adds a ``distill`` dict; :func:`convert_mmrazor_config` maps
 one onto the other, and refuses (:class:`UnmappableError`, naming every
 item) what mmkd cannot do the same way.
 
-One module per part: :mod:`.load` (reading the configs),
+One module per part: :mod:`.load` (reading the configs, through
+:mod:`.sources`: mmpretrain for mmcls, :mod:`.renames`, ``mmrazor::``),
+:mod:`.model_parts` (MMRazor's backbones in the models),
 :mod:`.architecture` (algorithm, student, teacher), :mod:`.mappings` (the
 distiller's losses with their :mod:`.recorders` and :mod:`.connectors`),
-:mod:`.losses`, :mod:`.runner` (the runner settings) and :mod:`.convert`
-(the entry point and the written file).
+:mod:`.losses`, :mod:`.self_distill` (``SelfDistill``'s BYOT),
+:mod:`.runner` (the runner settings) and :mod:`.convert` (the entry point
+and the written file).
 """
 from .common import UnmappableError
 from .convert import Conversion, convert_mmrazor_config, write_mmrazor_config

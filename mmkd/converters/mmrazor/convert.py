@@ -3,16 +3,18 @@ the part converters and writes the mmkd config."""
 import os
 import os.path as osp
 from dataclasses import dataclass, field
-from typing import Any, Dict, List
+from typing import Any, Dict, List, Optional
 
 from ..config_writer import format_assignments, format_value
-from .architecture import (check_algorithm, convert_student,
-                           convert_teacher)
+from .architecture import (check_algorithm, convert_init_cfg,
+                           convert_student, convert_teacher)
 from .common import Report, UnmappableError
 from .load import load_razor_config
 from .losses import validate_losses
 from .mappings import distiller_losses
 from .runner import runner_settings
+from .self_distill import self_distill_losses
+from .sources import ConfigSources
 
 __all__ = ['Conversion', 'convert_mmrazor_config', 'write_mmrazor_config']
 
@@ -64,13 +66,17 @@ def _wrap(text: str, width: int) -> List[str]:
     return lines + [line]
 
 
-def convert_mmrazor_config(path: str) -> Conversion:
+def convert_mmrazor_config(path: str,
+                           mmrazor_root: Optional[str] = None) -> Conversion:
     """Convert the MMRazor distillation config at ``path``.
 
     Args:
         path: An MMRazor 1.x config (``SingleTeacherDistill``,
             ``FpnTeacherDistill`` or ``OverhaulFeatureDistillation`` with a
-            ``ConfigurableDistiller``/``OFDDistiller``).
+            ``ConfigurableDistiller``/``OFDDistiller``, or ``SelfDistill``
+            with a ``BYOTDistiller``).
+        mmrazor_root: A checkout of MMRazor; its ``configs/`` resolve the
+            ``mmrazor::`` paths (their files are inlined in the result).
 
     Returns:
         Conversion: The mmkd config (``to_text()``) and notes.
@@ -78,14 +84,20 @@ def convert_mmrazor_config(path: str) -> Conversion:
     Raises:
         UnmappableError: Parts mmkd cannot reproduce, all of them named.
     """
-    cfg = load_razor_config(path)
+    sources = ConfigSources(mmrazor_root)
+    cfg = load_razor_config(path, sources)
     report = Report()
     model, algorithm = check_algorithm(cfg, path, report)
-    stu = convert_student(model, path, report)
-    distill = dict(teacher=convert_teacher(model, cfg.get('default_scope'),
-                                           stu.preprocessor, report))
-    distill['losses'] = distiller_losses(model.get('distiller') or {},
-                                         report)
+    stu = convert_student(model, path, report, sources)
+    if algorithm == 'SelfDistill':  # BYOT: the student teaches its exits
+        distill = dict(self_distill=True, losses=self_distill_losses(
+            model.get('distiller') or {}, report))
+    else:
+        distill = dict(teacher=convert_teacher(
+            model, cfg.get('default_scope'), stu.preprocessor, report,
+            sources))
+        distill['losses'] = distiller_losses(model.get('distiller') or {},
+                                             report)
     if not model.get('calculate_student_loss', True):
         distill['student_gt_loss'] = False
         report.notes.append(
@@ -98,20 +110,44 @@ def convert_mmrazor_config(path: str) -> Conversion:
             "the teacher's forward once the recorded modules ran.")
     settings = stu.settings
     settings.update(runner_settings(cfg, stu.base_cfg, distill, report))
-    if stu.init:
-        distill['student_init'] = stu.init
+    init = convert_init_cfg(model, report) or stu.init
+    if init:
+        distill['student_init'] = init
     settings['runner_type'] = 'mmkd.DistillRunner'
     settings['distill'] = distill
     if report.problems:
         raise UnmappableError(report.problems)
     validate_losses(distill['losses'])
+    report.notes[:0] = [
+        f'{old} -> {new}: the installed package renamed it.'
+        for old, new in sources.renamed.items()] + [
+        f'{name}: read from --mmrazor-root {mmrazor_root} and inlined.'
+        for name in sources.inlined]
+    written = stu.written or stu.base_cfg
+    for key, value in settings.items():  # distill's are merged elsewhere
+        if key != 'distill':
+            settings[key] = _needed_deletes(value, written.get(key))
     return Conversion(stu.bases, settings, report.all_notes(), path)
 
 
-def write_mmrazor_config(path: str, out: str) -> Conversion:
+def _needed_deletes(value: Any, base: Any) -> Any:
+    """``value`` without the ``_delete_`` keys that would stay in the
+    loaded config: those of dicts with nothing under them in the bases
+    (``base``), or inside a replaced dict."""
+    if not isinstance(value, dict):
+        return value
+    if value.get('_delete_') and not isinstance(base, dict):
+        value = {k: v for k, v in value.items() if k != '_delete_'}
+    if value.get('_delete_') or not isinstance(base, dict):
+        base = {}
+    return {k: _needed_deletes(v, base.get(k)) for k, v in value.items()}
+
+
+def write_mmrazor_config(path: str, out: str,
+                         mmrazor_root: Optional[str] = None) -> Conversion:
     """Convert ``path`` and write the mmkd config to ``out`` (nothing is
     written when :class:`UnmappableError` is raised)."""
-    conversion = convert_mmrazor_config(path)
+    conversion = convert_mmrazor_config(path, mmrazor_root)
     text = conversion.to_text()
     os.makedirs(osp.dirname(osp.abspath(out)), exist_ok=True)
     with open(out, 'w') as f:

@@ -1,30 +1,19 @@
 """Loading MMRazor configs and the student configs they name, reading
-``mmcls::`` paths from mmpretrain when mmcls is not installed."""
-import importlib.util
-import os
+``mmcls::`` paths and ``mmcls.`` types from mmpretrain when mmcls is not
+installed, renamed configs by their new names and ``mmrazor::`` paths from
+a checkout of MMRazor (all in :class:`~.sources.ConfigSources`)."""
 import os.path as osp
-import tempfile
 from typing import List, Optional
 
 from mmengine.config import Config
 
 from .common import UnmappableError
+from .sources import ConfigSources, rescope
 
 __all__ = [
     'rescope', 'abs_bases', 'load_bases', 'load_razor_config',
     'zoo_checkpoint'
 ]
-
-
-def rescope(path: str) -> str:
-    """``mmcls::`` paths as ``mmpretrain::`` when only mmpretrain (the
-    successor of mmcls 1.x, same config tree) is installed."""
-    if not path.startswith('mmcls::'):
-        return path
-    if importlib.util.find_spec('mmcls') is None and \
-            importlib.util.find_spec('mmpretrain') is not None:
-        return 'mmpretrain::' + path[len('mmcls::'):]
-    return path
 
 
 def abs_bases(cfg_file: str) -> List[str]:
@@ -38,36 +27,19 @@ def abs_bases(cfg_file: str) -> List[str]:
 
 def load_bases(bases: List[str]) -> Config:
     """The config that ``_base_ = bases`` gives."""
-    with tempfile.TemporaryDirectory() as tmp:
-        path = osp.join(tmp, 'bases.py')
-        with open(path, 'w') as f:
-            f.write(f'_base_ = {bases!r}\n')
-        return Config.fromfile(path)
+    return ConfigSources().load_bases(bases)
 
 
-def _load(path: str) -> Config:
-    with open(path) as f:
-        text = f.read()
-    if 'mmcls::' in text and rescope('mmcls::x') != 'mmcls::x':
-        with tempfile.NamedTemporaryFile(
-                'w', suffix='.py', dir=osp.dirname(osp.abspath(path)),
-                delete=False) as f:
-            f.write(text.replace('mmcls::', 'mmpretrain::'))
-        try:
-            return Config.fromfile(f.name)
-        finally:
-            os.remove(f.name)
-    return Config.fromfile(path)
-
-
-def load_razor_config(path: str) -> Config:
-    """Load the MMRazor config at ``path``.
+def load_razor_config(path: str,
+                      sources: Optional[ConfigSources] = None) -> Config:
+    """Load the MMRazor config at ``path`` (through ``sources``, by default
+    the installed packages only).
 
     Raises:
         UnmappableError: It cannot be loaded (a missing file or package).
     """
     try:
-        return _load(path)
+        return (sources or ConfigSources()).load(path)
     except (OSError, ImportError, SyntaxError) as e:
         raise UnmappableError([
             f'{path} cannot be loaded ({type(e).__name__}: {e}); the '

@@ -28,8 +28,8 @@ def runner_settings(cfg: Config, base_cfg: Config, distill: dict,
 
     ``SingleTeacherDistillValLoop`` and the stop hooks become
     ``distill.validate_teacher`` and ``distill.schedules`` (set in
-    ``distill``); other MMRazor types in the settings are reported as
-    problems.
+    ``distill``), ``SelfDistillValLoop`` a ``ValLoop``; other MMRazor types
+    in the settings are reported as problems.
 
     Returns:
         dict: The settings to write after the bases.
@@ -46,6 +46,12 @@ def runner_settings(cfg: Config, base_cfg: Config, distill: dict,
         distill['validate_teacher'] = True
         report.notes.append('SingleTeacherDistillValLoop -> ValLoop and '
                             'distill.validate_teacher=True.')
+    elif razor_type(val_cfg) == 'SelfDistillValLoop':
+        cfg['val_cfg'] = dict(type='ValLoop', **{
+            k: v for k, v in val_cfg.items() if k != 'type'})
+        report.notes.append('SelfDistillValLoop -> ValLoop (the same '
+                            'evaluation of the student; its metrics without '
+                            "MMRazor's `student.` prefix).")
     hooks, schedules = [], []
     for hook in cfg.get('custom_hooks') or []:
         htype = razor_type(hook)

@@ -14,6 +14,7 @@ from .l2_loss import L2Loss
 from .ld_loss import LDLoss
 from .mgd_loss import MGDLoss
 from .mse_loss import MSELoss
+from .nkd_loss import NKDLoss
 from .ofd_loss import OFDLoss
 from .pkd_loss import PKDLoss
 from .rkd_loss import AngleWiseRKD, DistanceWiseRKD
@@ -26,5 +27,5 @@ __all__ = [
     'FGDLoss', 'LDLoss', 'DWPoseFeatureLoss', 'SimCCLogitLoss',
     'SigmoidKLLoss', 'DenseRegKDLoss', 'KLDivergence', 'DKDLoss', 'DISTLoss',
     'WSLD', 'ATLoss', 'DistanceWiseRKD', 'AngleWiseRKD', 'L1Loss', 'L2Loss',
-    'OFDLoss', 'ABLoss', 'FBKDLoss'
+    'OFDLoss', 'ABLoss', 'FBKDLoss', 'NKDLoss'
 ]

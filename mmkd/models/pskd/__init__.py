@@ -1,0 +1,4 @@
+from .prediction_memory import PredictionMemory
+from .pskd_loss import PSKDLoss
+
+__all__ = ['PSKDLoss', 'PredictionMemory']
